@@ -1,0 +1,1 @@
+"""Home Credit default-risk scoring: data contract, pipeline library and serving helpers."""
