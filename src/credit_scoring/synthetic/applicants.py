@@ -26,9 +26,9 @@ PENSION_TYPES = ("Pensioner", "Unemployed")
 # How application columns lean on the applicant-visible latent risk ("app"); signs follow the
 # genuine data (lower EXT_SOURCE, younger, shorter employment, lower income: riskier).
 APPLICATION_LEANS = {
-    "EXT_SOURCE_1": Lean("app", -0.40),
-    "EXT_SOURCE_2": Lean("app", -0.50),
-    "EXT_SOURCE_3": Lean("app", -0.50),
+    "EXT_SOURCE_1": Lean("app", -0.50),
+    "EXT_SOURCE_2": Lean("app", -0.60),
+    "EXT_SOURCE_3": Lean("app", -0.60),
     "DAYS_BIRTH": Lean("app", 0.20),
     "DAYS_EMPLOYED": Lean("app", 0.15),
     "DAYS_ID_PUBLISH": Lean("app", 0.10),

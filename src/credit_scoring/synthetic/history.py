@@ -33,7 +33,7 @@ from credit_scoring.synthetic.sampling import (
 FIRST_BUREAU_ID = 5_000_000
 FIRST_PREV_ID = 1_000_001
 DAYS_PER_MONTH = 30.4375
-HISTORY_WEIGHT = 1.4
+HISTORY_WEIGHT = 0.9
 
 # Kaggle keeps monthly balances for only part of the bureau credits: 27,299,925 rows for
 # 1,716,428 credits (15.9 a credit), while the sample, complete per applicant, shows 24.5.
@@ -80,6 +80,15 @@ class Applicants:
     z_hist: np.ndarray
 
 
+@dataclass(frozen=True)
+class Credits:
+    """Which previous applications became credits, and their months of POS or card balance."""
+
+    approved: np.ndarray
+    pos_months: np.ndarray
+    card_months: np.ndarray
+
+
 def _codes(contract: Contract, table: str, column: str) -> dict[str, int]:
     return {lv: i for i, lv in enumerate(contract[table].column(column).levels)}
 
@@ -108,7 +117,9 @@ def draw_bureau(
     cols["SK_ID_BUREAU"] = FIRST_BUREAU_ID + np.arange(n, dtype="float64")
 
     closed = cols["CREDIT_ACTIVE"] == _codes(contract, "bureau", "CREDIT_ACTIVE")["Closed"]
-    opened = cols["DAYS_CREDIT"]
+    months = _bureau_months(profile, rng.random(n), rng.random(n))
+    opened = np.minimum(cols["DAYS_CREDIT"], -np.ceil((months - 1) * DAYS_PER_MONTH))
+    cols["DAYS_CREDIT"] = opened
     cols["DAYS_ENDDATE_FACT"] = np.where(
         closed, np.round(opened * rng.uniform(0.0, 0.95, n)), np.nan
     )
@@ -123,19 +134,15 @@ def draw_bureau(
         overdue, np.round(np.nan_to_num(debt) * rng.uniform(0.02, 0.3, n), 2), 0.0
     )
     bureau = to_frame(table, cols)
-
-    months = _bureau_months(profile, opened, rng)
-    balance = _bureau_balance(contract, bureau, months, z, closed, rng)
-    return bureau, balance
+    return bureau, _bureau_balance(contract, bureau, months, z, closed, rng)
 
 
-def _bureau_months(profile: Mapping, opened: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _bureau_months(profile: Mapping, u: np.ndarray, keep_u: np.ndarray) -> np.ndarray:
+    """Months of balance per credit: the sample's distribution, thinned to Kaggle's ratio."""
     dist = profile["children"]["bureau_balance_per_bureau"]
-    months = draw_counts(dist, rng.random(len(opened)))
+    months = draw_counts(dist, u)
     mean = np.dot(dist["values"], dist["probs"]) / np.sum(dist["probs"])
-    keep = rng.random(len(opened)) < BUREAU_BALANCE_PER_CREDIT / mean
-    since_opened = np.floor(-opened / DAYS_PER_MONTH).astype("int64") + 1
-    return np.where(keep, np.minimum(months, since_opened), 0)
+    return np.where(keep_u < BUREAU_BALANCE_PER_CREDIT / mean, months, 0)
 
 
 def _bureau_balance(
@@ -178,8 +185,12 @@ def draw_previous(
     profile: Mapping,
     applicants: Applicants,
     rng: np.random.Generator,
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Previous Home Credit applications; returns them and which ones were approved."""
+) -> tuple[pd.DataFrame, Credits]:
+    """Previous Home Credit applications, and the monthly history their credits will have.
+
+    A credit's months are drawn first and its decision date moved back to make room for
+    them, so the genuine months-per-credit distribution survives intact.
+    """
     stats = profile["tables"]["previous_application"]["columns"]
     table = contract["previous_application"]
     counts = draw_counts(
@@ -217,6 +228,24 @@ def draw_previous(
     )
     cols["AMT_GOODS_PRICE"] = keep_missing(goods, cols["AMT_GOODS_PRICE"])
 
+    children = profile["children"]
+    card_months = np.where(
+        approved, draw_counts(children["card_months_per_approved"], rng.random(n)), 0
+    )
+    pos_months = np.where(
+        approved & (card_months == 0),
+        draw_counts(children["pos_months_per_approved"], rng.random(n)),
+        0,
+    )
+    months = card_months + pos_months
+    cols["DAYS_DECISION"] = np.where(
+        months > 0,
+        np.minimum(cols["DAYS_DECISION"], -np.ceil((months + 1) * DAYS_PER_MONTH)),
+        cols["DAYS_DECISION"],
+    )
+    revolving = _codes(contract, "previous_application", "NAME_CONTRACT_TYPE")["Revolving loans"]
+    cols["NAME_CONTRACT_TYPE"] = np.where(card_months > 0, revolving, cols["NAME_CONTRACT_TYPE"])
+
     for name in PREVIOUS_APPROVAL_BLOCK:
         drawn = draw_values({**stats[name], "missing": 0.0}, rng.random(n), rng.random(n))
         cols[name] = np.where(approved, drawn, np.nan)
@@ -238,45 +267,25 @@ def draw_previous(
         cols[name] = np.where(
             real_first_due & (drawn != SENTINEL), np.maximum(drawn, first_due), drawn
         )
-    return to_frame(table, cols), approved
+    credits = Credits(approved, pos_months[approved], card_months[approved])
+    return to_frame(table, cols), credits
 
 
 def draw_monthly(
     contract: Contract,
     profile: Mapping,
     previous: pd.DataFrame,
-    approved: np.ndarray,
+    credits: Credits,
     applicants: Applicants,
     rng: np.random.Generator,
 ) -> dict[str, pd.DataFrame]:
-    """POS-cash and card balances of approved credits, and the instalments paid on them.
-
-    Also returns ``previous`` with credits that got a card relabelled as revolving loans.
-    """
-    prev = previous[approved].reset_index(drop=True)
+    """POS-cash and card balances of approved credits, and the instalments paid on them."""
+    prev = previous[credits.approved].reset_index(drop=True)
     z_prev = applicants.z_hist[np.searchsorted(applicants.ids, prev["SK_ID_CURR"].to_numpy())]
     first_month = np.ceil(prev["DAYS_DECISION"].to_numpy() / DAYS_PER_MONTH).astype("int64")
-    room = np.maximum(-first_month, 0)
-
-    card_months = np.minimum(
-        draw_counts(profile["children"]["card_months_per_approved"], rng.random(len(prev))), room
-    )
-    pos_months = np.where(
-        card_months > 0,
-        0,
-        np.minimum(
-            draw_counts(profile["children"]["pos_months_per_approved"], rng.random(len(prev))), room
-        ),
-    )
-    previous = previous.copy()
-    previous.loc[np.flatnonzero(approved)[card_months > 0], "NAME_CONTRACT_TYPE"] = (
-        "Revolving loans"
-    )
-
-    pos = _pos_cash(contract, profile, prev, pos_months, first_month, z_prev, rng)
-    cards = _cards(contract, profile, prev, card_months, z_prev, rng)
+    pos = _pos_cash(contract, profile, prev, credits.pos_months, first_month, z_prev, rng)
+    cards = _cards(contract, profile, prev, credits.card_months, z_prev, rng)
     return {
-        "previous_application": previous,
         "POS_CASH_balance": pos,
         "credit_card_balance": cards,
         "installments_payments": _instalments(contract, profile, pos, cards, prev, z_prev, rng),

@@ -1,0 +1,49 @@
+# One entry point. `make repro` sets everything up and runs the pipeline; `make test` the tests.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+
+export PATH := $(BIN):$(PATH)
+export BENTOML_DO_NOT_TRACK := true
+export GRADIO_ANALYTICS_ENABLED := False
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: setup repro test lint format params bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	awk '/^uv==/{p=1;print;next} p&&/^ /{print;next} {p=0}' requirements.lock > $(VENV)/uv.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(VENV)/uv.txt
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+repro: setup
+	dvc repro
+	@echo
+	@echo "Metrics: reports/data.json (and every metric DVC tracks, below)."
+	@dvc metrics show
+
+test: setup
+	pytest
+
+lint: setup
+	ruff check .
+	ruff format --check .
+
+format: setup
+	ruff check --fix .
+	ruff format .
+
+params: setup
+	python -m credit_scoring.config
+
+bench: setup
+	python -m benchmarks.synthetic_generation
+	python -m benchmarks.history_lift
+
+clean:
+	rm -rf $(VENV) data models reports dvclive

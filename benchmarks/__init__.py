@@ -1,0 +1,1 @@
+"""Rerunnable benchmarks; their figures are recorded in docs/benchmarks.md."""

@@ -1,0 +1,44 @@
+"""Run a measurement in fresh processes, so peak memory is per run, and report medians."""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def peak_rss_gib() -> float:
+    """This process's peak resident memory (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def machine() -> str:
+    cores = len(__import__("os").sched_getaffinity(0))
+    mem = Path("/proc/meminfo").read_text().split()[1]
+    return (
+        f"{platform.processor() or platform.machine()}, {cores} cores, {int(mem) / 2**20:.0f} GiB"
+    )
+
+
+def repeat_in_subprocesses(module: str, args: Sequence[str], repeats: int) -> list[dict]:
+    """Run ``python -m module --one *args`` ``repeats`` times; each prints one JSON line."""
+    runs = []
+    for i in range(repeats):
+        done = subprocess.run(
+            [sys.executable, "-m", module, "--one", *args],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"run {i + 1}/{repeats}: {runs[-1]}", file=sys.stderr)
+    return runs
+
+
+def medians(runs: list[dict]) -> dict:
+    return {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]}

@@ -1,0 +1,74 @@
+"""End to end: a fresh clone reproduces the committed dvc.lock, and experiments compose conf/.
+
+These run the real `dvc` on a `git clone` of this repository, so they see what is committed,
+not the working tree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(cwd / "src"),  # the clone's library, not the editable install's
+        "DVC_NO_ANALYTICS": "1",
+    }
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory) -> Path:
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    target = tmp_path_factory.mktemp("clone") / "repo"
+    run(["git", "clone", "--quiet", str(ROOT), str(target)], cwd=ROOT)
+    run(["git", "config", "user.email", "ci@example.invalid"], cwd=target)
+    run(["git", "config", "user.name", "ci"], cwd=target)
+    yield target
+    shutil.rmtree(target, ignore_errors=True)
+
+
+def test_fresh_clone_reproduces_the_committed_lock(clone):
+    committed = (clone / "dvc.lock").read_text()
+    run(["dvc", "repro"], cwd=clone)
+    assert (clone / "dvc.lock").read_text() == committed
+    status = run(["dvc", "status", "--json"], cwd=clone)
+    assert json.loads(status.stdout) == {}
+    assert run(["git", "status", "--porcelain"], cwd=clone).stdout == ""
+
+
+def test_experiment_switches_the_data_group(clone):
+    run(
+        [
+            "dvc", "exp", "run", "--name", "smaller",
+            "-S", "data=synthetic_full", "-S", "data.n_train=3000", "-S", "data.n_test=500",
+        ],
+        cwd=clone,
+    )  # fmt: skip
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], cwd=clone).stdout)
+    experiments = [
+        exp for rev in shown for exp in rev.get("experiments") or [] if exp.get("name") == "smaller"
+    ]
+    assert experiments, shown
+    data = experiments[0]["revs"][0]["data"]
+    params = data["params"]["params.yaml"]["data"]["data"]
+    assert (params["n_train"], params["n_test"]) == (3000, 500)
+    summary = data["metrics"]["reports/data.json"]["data"]
+    assert summary["rows"]["application_train"] == 3000
