@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from credit_scoring.io import write_json, write_tables
-from credit_scoring.sources import download_kaggle, read_local
+from credit_scoring.sources import SourceError, download_kaggle, read_local
 from credit_scoring.summary import summarize_tables
 from credit_scoring.synthetic import generate
 from pipelines.common import load_params, run
@@ -29,7 +29,7 @@ def read_source(cfg: dict[str, Any]) -> dict[str, pd.DataFrame]:
             return read_local(Path(cfg["path"]))
         case "kaggle":
             return read_local(download_kaggle(Path(cfg["download_dir"]), cfg["competition"]))
-    raise ValueError(f"data.source must be synthetic, local or kaggle, not {cfg['source']!r}")
+    raise SourceError(f"data.source must be synthetic, local or kaggle, not {cfg['source']!r}")
 
 
 def main() -> None:

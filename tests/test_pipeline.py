@@ -54,6 +54,15 @@ def test_fresh_clone_reproduces_the_committed_lock(clone):
     assert run(["git", "status", "--porcelain"], cwd=clone).stdout == ""
 
 
+def test_push_and_pull_through_the_default_remote(clone):
+    run(["dvc", "repro"], cwd=clone)
+    run(["dvc", "push"], cwd=clone)
+    assert any((clone / "dvc-storage").rglob("*"))
+    shutil.rmtree(clone / "data")
+    run(["dvc", "pull"], cwd=clone)
+    assert json.loads(run(["dvc", "status", "--json"], cwd=clone).stdout) == {}
+
+
 def test_experiment_switches_the_data_group(clone):
     run(
         [
