@@ -8,8 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
+from credit_scoring.aggregate import SpecError
 from credit_scoring.schema import SchemaError
 from credit_scoring.sources import SourceError
 
@@ -21,6 +23,13 @@ def load_params(path: Path = Path("params.yaml")) -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
+def read_parquet(path: Path) -> pd.DataFrame:
+    """Read a stage input; a missing one names the file and the stage that makes it."""
+    if not path.exists():
+        raise SourceError(f"{path} not found; run the stage that writes it (`dvc repro`)")
+    return pd.read_parquet(path)
+
+
 def run(main: Callable[[], None]) -> None:
     """Run a stage; bad input ends it with one clear line and exit code 1, not a traceback."""
     logging.basicConfig(
@@ -28,6 +37,6 @@ def run(main: Callable[[], None]) -> None:
     )
     try:
         main()
-    except (SchemaError, SourceError) as err:
+    except (SchemaError, SourceError, SpecError) as err:
         log.error("%s", err)
         sys.exit(1)

@@ -43,6 +43,12 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
     pq.write_table(table, path, compression="zstd", write_statistics=True)
 
 
+def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write one parquet file atomically."""
+    with atomic_path(path) as staged:
+        write_frame(frame, staged)
+
+
 def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | os.PathLike[str]) -> None:
     """Write ``<name>.parquet`` for every table into ``out_dir``, all or nothing."""
     with atomic_path(out_dir) as staged:
@@ -51,7 +57,13 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | os.PathLike[
             write_frame(frame, staged / f"{name}.parquet")
 
 
-def write_json(payload: Any, path: str | os.PathLike[str]) -> None:
-    """Write JSON atomically, keys in a stable order so diffs stay readable."""
+def write_text(text: str, path: str | os.PathLike[str]) -> None:
+    """Write a text artifact (a LightGBM model file, say) atomically."""
     with atomic_path(path) as staged:
-        staged.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        staged.write_text(text, encoding="utf-8")
+
+
+def write_json(payload: Any, path: str | os.PathLike[str]) -> None:
+    """Write JSON atomically, keys in the order given (feature order is part of a schema)."""
+    with atomic_path(path) as staged:
+        staged.write_text(json.dumps(payload, indent=2) + "\n")

@@ -1,0 +1,83 @@
+"""train: stratified K-fold LightGBM, out-of-fold predictions, the refitted model, DVClive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from dvclive import Live
+from sklearn.metrics import log_loss, roc_auc_score
+
+from credit_scoring.evaluation import learning_curve_table, precision_recall_table, roc_table
+from credit_scoring.features import KEY, TARGET, FeatureSchema
+from credit_scoring.io import write_parquet, write_text
+from credit_scoring.model import cross_validate, fit_final, top_importance
+from pipelines.common import load_params, read_parquet, run
+
+
+def main() -> None:
+    params = load_params()
+    model, cfg, paths = params["model"], params["train"], params["features"]
+    schema = FeatureSchema.from_json(Path(paths["schema"]).read_text())
+    frame = read_parquet(Path(paths["train"]))
+    x, y = frame[list(schema.features)].to_numpy(), frame[TARGET].to_numpy()
+    common = {
+        "features": schema.features,
+        "categorical": schema.categorical_indices,
+        "params": model["lightgbm"],
+        "seed": model["seed"],
+        "threads": cfg["threads"],
+    }
+    cv = cross_validate(
+        x,
+        y,
+        n_folds=model["n_folds"],
+        max_rounds=model["max_rounds"],
+        early_stopping_rounds=model["early_stopping_rounds"],
+        **common,
+    )
+    booster = fit_final(x, y, rounds=cv.mean_best_iteration, **common)
+
+    oof = pd.DataFrame({KEY: frame[KEY], TARGET: y, "fold": cv.fold_of, "probability": cv.oof})
+    write_parquet(oof, cfg["oof"])
+    write_text(booster.model_to_string(), cfg["model"])
+
+    with Live(cfg["live_dir"], dvcyaml=False, save_dvc_exp=False) as live:
+        live.log_metric("oof_auc", roc_auc_score(y, cv.oof), plot=False)
+        live.log_metric("oof_logloss", log_loss(y, cv.oof), plot=False)
+        live.log_metric("final_rounds", cv.mean_best_iteration, plot=False)
+        live.log_metric("cv_seconds", round(cv.seconds, 1), plot=False)
+        for fold in cv.folds:
+            live.log_metric(f"folds/{fold.index}/auc", fold.auc, plot=False)
+            live.log_metric(f"folds/{fold.index}/best_iteration", fold.best_iteration, plot=False)
+        live.log_metric("folds/auc_std", float(np.std([f.auc for f in cv.folds])), plot=False)
+        live.log_plot("roc", roc_table(y, cv.oof), x="fpr", y="tpr", title="OOF ROC")
+        live.log_plot(
+            "precision_recall",
+            precision_recall_table(y, cv.oof),
+            x="recall",
+            y="precision",
+            title="OOF precision-recall",
+        )
+        live.log_sklearn_plot("calibration", y, cv.oof, n_bins=20, strategy="quantile")
+        folds = [f"fold_{f.index}" for f in cv.folds]
+        live.log_plot(
+            "learning_curve",
+            learning_curve_table(cv.folds),
+            x="iteration",
+            y=folds,
+            title="Validation AUC by round",
+        )
+        live.log_plot(
+            "importance",
+            top_importance(booster),
+            x="gain",
+            y="feature",
+            template="bar_horizontal_sorted",
+            title="Top 30 features by gain",
+        )
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,243 @@
+"""The business cost of a decision threshold, the threshold that minimises it, and risk bands.
+
+The rule is "refuse when probability >= threshold". Refusing a defaulter is a true positive,
+approving one a false negative (it costs ``cost_fn``), refusing a good payer a false positive (it
+costs ``cost_fp``). The threshold is chosen on out-of-fold scores, so it is not fitted to the
+scores the model saw in training.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from credit_scoring.schema import SchemaError
+
+TARGET, PROBABILITY = "TARGET", "probability"
+
+# "Approve everyone" as a threshold: the smallest float above every probability, so the rule
+# stays one comparison and the value stays finite (JSON has no infinity).
+APPROVE_ALL = math.nextafter(1.0, math.inf)
+POLICIES = {"approve_all": APPROVE_ALL, "refuse_all": 0.0, "threshold_0_5": 0.5}
+RISK_LABELS = ("low", "medium", "high", "very high")
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """The outcome of one threshold on a set of scored applicants."""
+
+    threshold: float
+    tn: int
+    fp: int
+    fn: int
+    tp: int
+    cost: float
+    cost_per_applicant: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form, the same for the chosen threshold and the baseline policies."""
+        return asdict(self)
+
+
+def _offenders(values: np.ndarray, bad: np.ndarray) -> str:
+    first = int(np.argmax(bad))
+    return f"{int(bad.sum())} bad value(s), first {values[first].item()!r} at row {first}"
+
+
+def _scores(
+    y: npt.ArrayLike, p: npt.ArrayLike, name: str = "scores"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (y as int64, p as float64), or raise :class:`SchemaError` naming the column.
+
+    Every public function goes through here, so a NaN or a label of 2 cannot quietly shift a
+    threshold; the stage passes the file's name to get a message that says where to look.
+    """
+    checked = []
+    for column, values in ((TARGET, np.asarray(y)), (PROBABILITY, np.asarray(p))):
+        if values.dtype == bool or not np.issubdtype(values.dtype, np.number):
+            raise SchemaError(name, column, f"expected numbers, found dtype {values.dtype}")
+        if values.ndim != 1:
+            raise SchemaError(
+                name, column, f"expected one value per applicant, shape {values.shape}"
+            )
+        checked.append(values)
+    y_arr, p_arr = checked
+    if y_arr.size != p_arr.size:
+        raise SchemaError(name, None, f"{y_arr.size} {TARGET} but {p_arr.size} {PROBABILITY}")
+    if y_arr.size == 0:
+        raise SchemaError(name, None, "no applicants")
+    bad = ~np.isin(y_arr, (0, 1))
+    if bad.any():
+        raise SchemaError(name, TARGET, f"values must be 0 or 1, {_offenders(y_arr, bad)}")
+    bad = ~np.isfinite(p_arr)
+    if bad.any():
+        raise SchemaError(name, PROBABILITY, f"values must be finite, {_offenders(p_arr, bad)}")
+    bad = (p_arr < 0) | (p_arr > 1)
+    if bad.any():
+        raise SchemaError(name, PROBABILITY, f"values must be in [0, 1], {_offenders(p_arr, bad)}")
+    return y_arr.astype("int64"), p_arr.astype("float64")
+
+
+def oof_scores(frame: pd.DataFrame, name: str = "oof") -> tuple[np.ndarray, np.ndarray]:
+    """The labels and out-of-fold probabilities of a predictions table, checked.
+
+    Raises:
+        SchemaError: ``name.column: problem`` for an empty table, a missing column, a label
+            other than 0/1, or a probability that is missing, infinite or outside [0, 1].
+    """
+    if frame.empty:
+        raise SchemaError(name, None, "the table is empty")
+    missing = [c for c in (TARGET, PROBABILITY) if c not in frame.columns]
+    if missing:
+        raise SchemaError(name, missing[0], f"missing column(s) {missing}")
+    return _scores(frame[TARGET], frame[PROBABILITY], name)
+
+
+def _report(
+    threshold: float, tn: int, fp: int, fn: int, tp: int, cost_fn: float, cost_fp: float
+) -> CostReport:
+    cost = float(cost_fn * fn + cost_fp * fp)
+    return CostReport(
+        threshold=float(threshold),
+        tn=int(tn),
+        fp=int(fp),
+        fn=int(fn),
+        tp=int(tp),
+        cost=cost,
+        cost_per_applicant=cost / (tn + fp + fn + tp),
+    )
+
+
+def decision_cost(
+    y: npt.ArrayLike, p: npt.ArrayLike, threshold: float, cost_fn: float, cost_fp: float
+) -> CostReport:
+    """The cost of refusing every applicant whose probability is at least ``threshold``."""
+    y, p = _scores(y, p)
+    refused = p >= threshold
+    tp = int(np.sum(refused & (y == 1)))
+    fp = int(np.sum(refused)) - tp
+    fn = int(np.sum(y)) - tp
+    return _report(threshold, y.size - tp - fp - fn, fp, fn, tp, cost_fn, cost_fp)
+
+
+def policy_costs(
+    y: npt.ArrayLike, p: npt.ArrayLike, cost_fn: float, cost_fp: float
+) -> dict[str, CostReport]:
+    """The costs of the policies a chosen threshold must beat: approve all, refuse all, 0.5."""
+    return {
+        name: decision_cost(y, p, threshold, cost_fn, cost_fp)
+        for name, threshold in POLICIES.items()
+    }
+
+
+def cost_curve(y: npt.ArrayLike, p: npt.ArrayLike, cost_fn: float, cost_fp: float) -> pd.DataFrame:
+    """The exact cost at every candidate threshold, in O(n log n).
+
+    The candidates are every distinct score (applicants with equal scores always get the same
+    decision) plus :data:`APPROVE_ALL`; between two candidates the decisions, hence the cost,
+    do not change, so no threshold can do better than the best candidate. One row per
+    candidate, thresholds ascending, with the columns of :class:`CostReport`.
+    """
+    y, p = _scores(y, p)
+    scores, inverse = np.unique(p, return_inverse=True)
+    applicants = np.bincount(inverse, minlength=scores.size)
+    defaults = np.bincount(inverse[y == 1], minlength=scores.size)
+    # Refusing p >= scores[j] refuses every applicant from j on: suffix sums, then "no one".
+    refused = np.append(np.cumsum(applicants[::-1])[::-1], 0)
+    tp = np.append(np.cumsum(defaults[::-1])[::-1], 0)
+    fp = refused - tp
+    fn = int(y.sum()) - tp
+    cost = cost_fn * fn + cost_fp * fp
+    return pd.DataFrame(
+        {
+            "threshold": np.append(scores, APPROVE_ALL),
+            "tn": (y.size - int(y.sum())) - fp,
+            "fp": fp,
+            "fn": fn,
+            "tp": tp,
+            "cost": cost.astype("float64"),
+            "cost_per_applicant": cost / y.size,
+        }
+    )
+
+
+def _best_row(curve: pd.DataFrame) -> int:
+    """The cheapest row; on a tie, the highest threshold, which refuses the fewest applicants."""
+    cost = curve["cost"].to_numpy()
+    return int(np.flatnonzero(cost == cost.min())[-1])
+
+
+def best_threshold(
+    y: npt.ArrayLike, p: npt.ArrayLike, cost_fn: float, cost_fp: float
+) -> CostReport:
+    """The threshold that minimises ``cost_fn * FN + cost_fp * FP``, searched exactly.
+
+    Every distinct score is a candidate, plus "refuse no one" (:data:`APPROVE_ALL`), so the
+    optimum is not limited by a grid's resolution. Between thresholds of equal cost the
+    highest wins: at the same cost, the bank serves more customers.
+    """
+    curve = cost_curve(y, p, cost_fn, cost_fp)
+    row = curve.iloc[_best_row(curve)]
+    counts = {k: int(row[k]) for k in ("tn", "fp", "fn", "tp")}
+    return _report(float(row["threshold"]), **counts, cost_fn=cost_fn, cost_fp=cost_fp)
+
+
+def thin_curve(curve: pd.DataFrame, max_points: int) -> pd.DataFrame:
+    """At most ``max_points`` rows of a cost curve for plotting, always including the optimum.
+
+    Rows are kept evenly in rank, not in threshold: on real data most scores sit below 0.2, and
+    equal rank steps put the points where the applicants (and the cost changes) are. The
+    values kept are exact; only the resolution between them is lost.
+    """
+    keep = np.unique(
+        np.append(np.linspace(0, len(curve) - 1, max_points - 1).round(), _best_row(curve))
+    )
+    return curve.iloc[keep.astype("int64")].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class RiskBands:
+    """Risk bands around the decision threshold, for telling an applicant more than yes or no.
+
+    The edges sit a factor of two in odds either side of the threshold (±ln 2 in log-odds, the
+    model's own scale): about t/2 and 2t for a small threshold t, and inside [0, 1] for any t.
+    The threshold itself is an edge, so a refused applicant is never "low" or "medium". The
+    service reads the edges from ``threshold.json`` (:meth:`from_dict`) rather than
+    recomputing them, so it labels exactly as the artifact says.
+    """
+
+    edges: tuple[float, float, float]
+    labels: tuple[str, ...] = RISK_LABELS
+
+    @classmethod
+    def from_threshold(cls, threshold: float) -> RiskBands:
+        """The bands of a threshold, computed once by the stage that chooses it."""
+        t = min(threshold, 1.0)  # APPROVE_ALL refuses no one: nothing is above the threshold
+        return cls(edges=(t / (2 - t), threshold, max(threshold, 2 * t / (1 + t))))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Sequence[Any]]) -> RiskBands:
+        """The bands as ``threshold.json`` stores them: what the service should use."""
+        return cls(edges=tuple(map(float, raw["edges"])), labels=tuple(raw["labels"]))
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        """The JSON form read back by :meth:`from_dict`."""
+        return {"edges": list(self.edges), "labels": list(self.labels)}
+
+    def _index(self, p: npt.ArrayLike) -> np.ndarray:
+        # An edge belongs to the band above it, as the threshold belongs to "refuse".
+        return np.searchsorted(self.edges, p, side="right")
+
+    def band(self, p: float) -> str:
+        """The band of one probability."""
+        return self.labels[int(self._index(p))]
+
+    def bands(self, p: npt.ArrayLike) -> np.ndarray:
+        """The bands of many probabilities, by the same rule as :meth:`band`."""
+        return np.asarray(self.labels)[self._index(p)]

@@ -1,0 +1,42 @@
+"""Plot tables for the train stage, small enough to commit: curves thinned to ~200 points."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+from credit_scoring.model import Fold
+
+POINTS = 200
+
+
+def _thin(n: int, points: int = POINTS) -> np.ndarray:
+    return np.unique(np.linspace(0, n - 1, min(n, points)).round().astype(int))
+
+
+def roc_table(y: np.ndarray, p: np.ndarray) -> list[dict]:
+    fpr, tpr, _ = roc_curve(y, p)
+    keep = _thin(len(fpr))
+    return [{"fpr": float(fpr[i]), "tpr": float(tpr[i])} for i in keep]
+
+
+def precision_recall_table(y: np.ndarray, p: np.ndarray) -> list[dict]:
+    precision, recall, _ = precision_recall_curve(y, p)
+    keep = _thin(len(precision))
+    return [{"recall": float(recall[i]), "precision": float(precision[i])} for i in keep]
+
+
+def learning_curve_table(folds: Sequence[Fold], metric: str = "auc") -> list[dict]:
+    """Validation ``metric`` per boosting round, one column per fold, thinned over rounds."""
+    rounds = max(len(f.curve[metric]) for f in folds)
+    rows = []
+    for i in _thin(rounds):
+        row = {"iteration": int(i) + 1}
+        for fold in folds:
+            curve = fold.curve[metric]
+            if i < len(curve):
+                row[f"fold_{fold.index}"] = float(curve[i])
+        rows.append(row)
+    return rows

@@ -1,0 +1,262 @@
+"""The one transform from a raw application (plus its history aggregates) to a model row.
+
+The features stage calls :func:`transform` on every applicant at once; the service calls it on
+the one applicant of a request. Both hand it plain columns of numpy arrays, so there is no
+second implementation to drift apart and no per-request DataFrame to pay for.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from credit_scoring.schema import CATEGORY, Table
+
+KEY, TARGET = "SK_ID_CURR", "TARGET"
+SENTINEL_DAYS = 365243.0
+NOT_APPLICABLE = "XNA"  # Home Credit's "not available" level: a missing value, not a category
+EXT_SOURCES = ("EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3")
+CONTACT_FLAGS = (
+    "FLAG_MOBIL",
+    "FLAG_EMP_PHONE",
+    "FLAG_WORK_PHONE",
+    "FLAG_CONT_MOBILE",
+    "FLAG_PHONE",
+    "FLAG_EMAIL",
+)
+ENGINEERED = (
+    "DAYS_EMPLOYED_ANOM",
+    "CREDIT_INCOME_RATIO",
+    "ANNUITY_INCOME_RATIO",
+    "ANNUITY_CREDIT_RATIO",
+    "GOODS_CREDIT_RATIO",
+    "EMPLOYED_BIRTH_RATIO",
+    "INCOME_PER_PERSON",
+    "EXT_SOURCE_MEAN",
+    "EXT_SOURCE_STD",
+    "EXT_SOURCE_MIN",
+    "EXT_SOURCE_MAX",
+    "EXT_SOURCE_PROD",
+    "EXT_SOURCE_COUNT",
+    "DOCUMENT_COUNT",
+    "CONTACT_FLAG_COUNT",
+)
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """The contract between the pipeline and the service (``feature_schema.json``).
+
+    ``numeric`` and ``categorical`` are the raw application fields a caller may send;
+    a categorical's code is its index in ``levels``, and ``len(levels)`` means "unknown".
+    """
+
+    numeric: tuple[str, ...]
+    categorical: Mapping[str, tuple[str, ...]]
+    aggregates: tuple[str, ...]
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.numeric + tuple(self.categorical)
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.inputs + ENGINEERED + self.aggregates
+
+    @property
+    def categorical_indices(self) -> list[int]:
+        start = len(self.numeric)
+        return list(range(start, start + len(self.categorical)))
+
+    def to_dict(self) -> dict[str, Any]:
+        kinds = {**dict.fromkeys(self.numeric, "float64"), **dict.fromkeys(ENGINEERED, "float64")}
+        kinds.update(dict.fromkeys(self.aggregates, "float64"))
+        return {
+            "features": [
+                {"name": name, "dtype": "category", "levels": list(self.categorical[name])}
+                if name in self.categorical
+                else {"name": name, "dtype": kinds[name]}
+                for name in self.features
+            ],
+            "numeric_inputs": list(self.numeric),
+            "categorical_inputs": {k: list(v) for k, v in self.categorical.items()},
+            "aggregates": list(self.aggregates),
+            "unknown_level_code": "len(levels)",
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> FeatureSchema:
+        schema = cls(
+            numeric=tuple(raw["numeric_inputs"]),
+            categorical={k: tuple(v) for k, v in raw["categorical_inputs"].items()},
+            aggregates=tuple(raw["aggregates"]),
+        )
+        listed = [f["name"] for f in raw["features"]]
+        if listed != list(schema.features):
+            raise ValueError("feature_schema.json lists features in another order than it defines")
+        return schema
+
+    @classmethod
+    def from_json(cls, text: str) -> FeatureSchema:
+        return cls.from_dict(json.loads(text))
+
+
+def build_schema(applications: Table, aggregates: Sequence[str]) -> FeatureSchema:
+    """Derive the feature schema from the contract's application table and the aggregates."""
+    numeric, categorical = [], {}
+    for col in applications.columns:
+        if col.name in (KEY, TARGET):
+            continue
+        if col.dtype == CATEGORY:
+            categorical[col.name] = tuple(lv for lv in col.levels if lv != NOT_APPLICABLE)
+        else:
+            numeric.append(col.name)
+    return FeatureSchema(tuple(numeric), categorical, tuple(aggregates))
+
+
+def columns_from_frame(frame: pd.DataFrame, schema: FeatureSchema) -> dict[str, np.ndarray]:
+    """Raw columns of a batch: floats with NaN, and labels as objects with None."""
+    columns = {name: frame[name].to_numpy(dtype="float64") for name in schema.numeric}
+    for name in schema.categorical:
+        labels = frame[name].astype(object)
+        columns[name] = labels.where(labels.notna(), None).to_numpy()
+    return columns
+
+
+def columns_from_records(
+    records: Sequence[Mapping[str, Any]], schema: FeatureSchema
+) -> dict[str, np.ndarray]:
+    """Raw columns of a few JSON-like records; absent or null fields are missing values."""
+    columns = {
+        name: np.array([_number(r.get(name)) for r in records], dtype="float64")
+        for name in schema.numeric
+    }
+    for name in schema.categorical:
+        columns[name] = np.array([r.get(name) for r in records], dtype=object)
+    return columns
+
+
+def _number(value: Any) -> float:
+    return np.nan if value is None else float(value)
+
+
+def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """A ratio that is missing, never infinite, when the denominator is zero or missing."""
+    out = np.full(np.broadcast(num, den).shape, np.nan)
+    np.divide(num, den, out=out, where=(den != 0) & ~np.isnan(den))
+    return out
+
+
+def _row_stat(stack: np.ndarray, stat: str) -> np.ndarray:
+    """A statistic over the available values of each row; missing when none is available."""
+    present = ~np.isnan(stack)
+    count = present.sum(axis=1)
+    filled = np.where(present, stack, 0.0)
+    if stat == "count":
+        return count.astype("float64")
+    if stat == "sum":
+        return np.where(count > 0, filled.sum(axis=1), np.nan)
+    mean = _divide(filled.sum(axis=1), count.astype("float64"))
+    if stat == "mean":
+        return mean
+    if stat == "std":
+        squared = np.where(present, (stack - mean[:, None]) ** 2, 0.0).sum(axis=1)
+        return np.sqrt(_divide(squared, count - 1.0))
+    extreme = np.where(present, stack, np.inf if stat == "min" else -np.inf)
+    value = extreme.min(axis=1) if stat == "min" else extreme.max(axis=1)
+    return np.where(count > 0, value, np.nan)
+
+
+def _codes(labels: np.ndarray, levels: Sequence[str]) -> np.ndarray:
+    """Codes fixed by the contract: missing and XNA are NaN, a level outside it is "unknown"."""
+    lookup = {level: float(i) for i, level in enumerate(levels)}
+    lookup[NOT_APPLICABLE] = np.nan
+    unknown = float(len(levels))
+    return np.array(
+        [np.nan if v is None else lookup.get(v, unknown) for v in labels], dtype="float64"
+    )
+
+
+def engineer(raw: Mapping[str, np.ndarray], employed_anomaly: np.ndarray) -> np.ndarray:
+    """The hand-made application features, in :data:`ENGINEERED` order.
+
+    ``raw`` holds every numeric input, DAYS_EMPLOYED already cleared of its 365243 placeholder;
+    ``employed_anomaly`` says where that placeholder was, so the information is not lost.
+    """
+    income, credit, annuity = raw["AMT_INCOME_TOTAL"], raw["AMT_CREDIT"], raw["AMT_ANNUITY"]
+    ext = np.column_stack([raw[name] for name in EXT_SOURCES])
+    documents = np.column_stack([v for k, v in raw.items() if k.startswith("FLAG_DOCUMENT_")])
+    return np.column_stack(
+        [
+            employed_anomaly,
+            _divide(credit, income),
+            _divide(annuity, income),
+            _divide(annuity, credit),
+            _divide(raw["AMT_GOODS_PRICE"], credit),
+            _divide(raw["DAYS_EMPLOYED"], raw["DAYS_BIRTH"]),
+            _divide(income, raw["CNT_FAM_MEMBERS"]),
+            _row_stat(ext, "mean"),
+            _row_stat(ext, "std"),
+            _row_stat(ext, "min"),
+            _row_stat(ext, "max"),
+            ext.prod(axis=1),
+            _row_stat(ext, "count"),
+            _row_stat(documents, "sum"),
+            _row_stat(np.column_stack([raw[name] for name in CONTACT_FLAGS]), "sum"),
+        ]
+    )
+
+
+def transform(
+    columns: Mapping[str, np.ndarray], history: np.ndarray | None, schema: FeatureSchema
+) -> np.ndarray:
+    """Raw application columns (and aggregate rows, or None) to the model's feature matrix.
+
+    Args:
+        columns: raw fields by name, each an array over the same applicants (numbers as floats
+            with NaN, labels as objects with None); absent fields count as missing.
+        history: the applicants' aggregate rows in ``schema.aggregates`` order, NaN for an
+            applicant without history; None when no applicant has any.
+        schema: the feature schema.
+
+    Returns:
+        A float64 matrix with the columns of ``schema.features``; categoricals hold codes.
+    """
+    n = len(next(iter(columns.values()))) if columns else 1
+    missing = np.full(n, np.nan)
+    raw = {name: np.asarray(columns.get(name, missing), dtype="float64") for name in schema.numeric}
+    employed = raw["DAYS_EMPLOYED"]
+    anomaly = np.where(np.isnan(employed), np.nan, (employed == SENTINEL_DAYS).astype("float64"))
+    raw["DAYS_EMPLOYED"] = np.where(employed == SENTINEL_DAYS, np.nan, employed)
+    codes = [
+        _codes(columns[name], levels) if name in columns else missing
+        for name, levels in schema.categorical.items()
+    ]
+    if history is None:
+        history = np.full((n, len(schema.aggregates)), np.nan)
+    return np.column_stack([*raw.values(), *codes, engineer(raw, anomaly), history])
+
+
+def history_rows(aggregates: pd.DataFrame, ids: Iterable[int], schema: FeatureSchema) -> np.ndarray:
+    """The aggregate rows of ``ids`` in schema order; all-missing for applicants without history."""
+    table = aggregates.set_index(KEY)[list(schema.aggregates)]
+    return table.reindex(list(ids)).to_numpy(dtype="float64")
+
+
+def feature_frame(
+    applications: pd.DataFrame, aggregates: pd.DataFrame, schema: FeatureSchema
+) -> pd.DataFrame:
+    """The model input for a batch of applications: key, TARGET if known, then the features."""
+    matrix = transform(
+        columns_from_frame(applications, schema),
+        history_rows(aggregates, applications[KEY], schema),
+        schema,
+    )
+    out = pd.DataFrame(matrix, columns=list(schema.features))
+    keys = [k for k in (KEY, TARGET) if k in applications.columns]
+    return pd.concat([applications[keys].reset_index(drop=True), out], axis=1)

@@ -1,0 +1,262 @@
+"""The cost of a threshold: hand-checked values, an exact search against brute force, risk bands,
+and the threshold stage as DVC runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import ROOT
+from credit_scoring.cost import (
+    APPROVE_ALL,
+    RISK_LABELS,
+    RiskBands,
+    best_threshold,
+    cost_curve,
+    decision_cost,
+    oof_scores,
+    policy_costs,
+    thin_curve,
+)
+from credit_scoring.schema import SchemaError
+
+
+def scored(n: int, seed: int, decimals: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Applicants whose default really depends on the score, so the optimum is not trivial."""
+    rng = np.random.default_rng(seed)
+    p = rng.beta(1, 8, n)
+    if decimals is not None:
+        p = p.round(decimals)
+    return (rng.random(n) < p).astype("int64"), p
+
+
+def brute_force(y: np.ndarray, p: np.ndarray, cost_fn: float, cost_fp: float):
+    """Every candidate evaluated on its own; ``<=`` keeps the highest of equal-cost thresholds."""
+    best = None
+    for threshold in [*np.unique(p), APPROVE_ALL]:
+        report = decision_cost(y, p, threshold, cost_fn, cost_fp)
+        if best is None or report.cost <= best.cost:
+            best = report
+    return best
+
+
+@pytest.mark.parametrize(
+    ("p", "expected"),
+    [([0.9] * 4, (0, 2, 0, 2, 2.0)), ([0.1] * 4, (2, 0, 2, 0, 20.0))],
+)
+def test_hand_checked_cost(p, expected):
+    report = decision_cost([0, 0, 1, 1], p, 0.5, cost_fn=10, cost_fp=1)
+    assert (report.tn, report.fp, report.fn, report.tp, report.cost) == expected
+    assert report.cost_per_applicant == expected[-1] / 4
+
+
+def test_policies_hand_checked():
+    policies = policy_costs([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9], cost_fn=10, cost_fp=1)
+    assert {name: r.cost for name, r in policies.items()} == {
+        "approve_all": 20.0,  # both defaulters approved
+        "refuse_all": 2.0,  # both good payers refused
+        "threshold_0_5": 11.0,  # 0.6 (good) refused, 0.4 (defaulter) approved
+    }
+    assert policies["approve_all"].tn + policies["approve_all"].fn == 4
+    assert policies["refuse_all"].threshold == 0.0
+
+
+@pytest.mark.parametrize("decimals", [None, 2, 1])
+@pytest.mark.parametrize(("cost_fn", "cost_fp"), [(10, 1), (1, 1), (1, 10), (2.5, 0.7)])
+@pytest.mark.parametrize("seed", range(5))
+def test_best_threshold_matches_brute_force(seed, cost_fn, cost_fp, decimals):
+    y, p = scored(400, seed, decimals)
+    assert best_threshold(y, p, cost_fn, cost_fp) == brute_force(y, p, cost_fn, cost_fp)
+
+
+@pytest.mark.parametrize(
+    ("y", "p", "threshold", "cost"),
+    [
+        ([0, 0, 0], [0.2, 0.5, 0.9], APPROVE_ALL, 0.0),  # no defaulter: refuse no one
+        ([1, 1, 1], [0.2, 0.5, 0.9], 0.2, 0.0),  # all defaulters: refuse all, highest such t
+        ([1], [0.3], 0.3, 0.0),
+        ([0], [0.3], APPROVE_ALL, 0.0),
+        ([1, 1], [1.0, 1.0], 1.0, 0.0),  # a probability of 1 is still refusable
+        ([1, 0], [0.2, 0.8], APPROVE_ALL, 1.0),  # 0.2 and "no one" tie at 1: the highest wins
+    ],
+)
+def test_best_threshold_edge_cases(y, p, threshold, cost):
+    best = best_threshold(y, p, cost_fn=1, cost_fp=1)
+    assert (best.threshold, best.cost) == (threshold, cost)
+
+
+def test_ties_share_a_decision():
+    y, p = np.array([0, 1, 1, 0, 0]), np.array([0.4, 0.4, 0.4, 0.1, 0.1])
+    best = best_threshold(y, p, cost_fn=10, cost_fp=1)
+    assert (best.threshold, best.tp, best.fp) == (0.4, 2, 1)  # the three at 0.4 go together
+
+
+def test_cost_curve_is_exact_and_thinning_keeps_the_optimum():
+    y, p = scored(50_000, seed=3)
+    curve = cost_curve(y, p, cost_fn=10, cost_fp=1)
+    assert len(curve) == len(np.unique(p)) + 1
+    assert curve.threshold.is_monotonic_increasing
+    for i in (0, 17, len(curve) // 2, len(curve) - 1):
+        row = curve.iloc[i]
+        assert decision_cost(y, p, row.threshold, 10, 1).cost == row.cost
+    assert (curve[["tn", "fp", "fn", "tp"]].sum(axis=1) == len(y)).all()
+
+    thin = thin_curve(curve, max_points=300)
+    best = best_threshold(y, p, cost_fn=10, cost_fp=1)
+    assert len(thin) <= 300
+    assert best.threshold in set(thin.threshold)
+    assert thin.iloc[[0, -1]].threshold.tolist() == curve.iloc[[0, -1]].threshold.tolist()
+    assert thin.merge(curve, on=list(curve.columns)).shape == thin.shape  # rows, not estimates
+    assert len(thin_curve(curve.head(5), max_points=300)) == 5
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.01, 0.0909, 0.3, 0.5, 0.8, 1.0, APPROVE_ALL])
+def test_risk_bands_agree_with_the_threshold(threshold):
+    bands = RiskBands.from_threshold(threshold)
+    p = np.unique(np.concatenate([np.linspace(0, 1, 2001), np.clip(bands.edges, 0, 1)]))
+    labels = bands.bands(p)
+    rank = np.array([RISK_LABELS.index(label) for label in labels])
+    assert (np.diff(rank) >= 0).all()  # monotone in p
+    refused = p >= threshold
+    assert set(labels[refused]) <= {"high", "very high"}
+    assert set(labels[~refused]) <= {"low", "medium"}
+    assert [bands.band(x) for x in p[::97]] == labels[::97].tolist()
+    assert RiskBands.from_dict(json.loads(json.dumps(bands.to_dict()))) == bands
+
+
+def test_risk_band_edges_for_a_typical_threshold():
+    low, t, high = RiskBands.from_threshold(1 / 11).edges  # odds 0.1: fn=10, fp=1 if calibrated
+    assert (low, t, high) == pytest.approx((1 / 21, 1 / 11, 1 / 6))  # odds 0.05, 0.1, 0.2
+    bands = RiskBands.from_threshold(t)
+    assert [bands.band(x) for x in (0.0, low, t, high, 1.0)] == [
+        "low",
+        "medium",
+        "high",
+        "very high",
+        "very high",
+    ]
+
+
+def oof_frame(n: int = 2000, seed: int = 0) -> pd.DataFrame:
+    y, p = scored(n, seed, decimals=3)
+    return pd.DataFrame(
+        {
+            "SK_ID_CURR": np.arange(100_000, 100_000 + n, dtype="int64"),
+            "TARGET": y,
+            "fold": np.arange(n, dtype="int64") % 5,
+            "probability": p,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("breakage", "expected"),
+    [
+        (lambda f: f.head(0), "oof: the table is empty"),
+        (lambda f: f.drop(columns="probability"), "oof.probability: missing column"),
+        (
+            lambda f: f.assign(TARGET=f.TARGET.where(f.index != 4, 2)),
+            "oof.TARGET: values must be 0",
+        ),
+        (lambda f: f.assign(TARGET=f.TARGET.astype(str)), "oof.TARGET: expected numbers"),
+        (lambda f: f.assign(probability=f.probability.where(f.index != 7)), "must be finite"),
+        (lambda f: f.assign(probability=f.probability.where(f.index != 7, np.inf)), "finite"),
+        (lambda f: f.assign(probability=f.probability + 1), "oof.probability: values must be in"),
+        (lambda f: f.assign(probability=-f.probability - 1e-9), "oof.probability: values must be"),
+    ],
+)
+def test_bad_oof_is_named(breakage, expected):
+    with pytest.raises(SchemaError, match=expected.replace(".", r"\.")):
+        oof_scores(breakage(oof_frame(50)))
+
+
+def run_stage(workdir: Path, oof: pd.DataFrame | None) -> subprocess.CompletedProcess:
+    params = {
+        "train": {"oof": "data/predictions/oof.parquet"},
+        "cost": {
+            "fn": 10,
+            "fp": 1,
+            "curve_points": 50,
+            "out": "models/threshold.json",
+            "live_dir": "dvclive/threshold",
+        },
+    }
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    if oof is not None:
+        (workdir / "data/predictions").mkdir(parents=True)
+        oof.to_parquet(workdir / "data/predictions/oof.parquet", index=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.threshold"],
+        cwd=workdir,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "DVC_NO_ANALYTICS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_stage_writes_the_threshold_and_dvclive_files(tmp_path):
+    oof = oof_frame()
+    done = run_stage(tmp_path, oof)
+    assert done.returncode == 0, done.stderr
+
+    out = json.loads((tmp_path / "models/threshold.json").read_text())
+    y, p = oof.TARGET.to_numpy(), oof.probability.to_numpy()
+    best = best_threshold(y, p, cost_fn=10, cost_fp=1)
+    assert {k: out[k] for k in best.to_dict()} == best.to_dict()
+    assert out["costs"] == {"fn": 10, "fp": 1}
+    assert (out["applicants"], out["default_rate"]) == (len(oof), pytest.approx(y.mean()))
+    assert out["policies"] == {k: r.to_dict() for k, r in policy_costs(y, p, 10, 1).items()}
+    assert out["risk_bands"] == RiskBands.from_threshold(best.threshold).to_dict()
+    assert out["cost"] < min(r["cost"] for r in out["policies"].values())
+
+    live = tmp_path / "dvclive/threshold"
+    metrics = json.loads((live / "metrics.json").read_text())
+    assert metrics["threshold"] == best.threshold
+    assert metrics["cost_per_applicant"] == best.cost_per_applicant
+    assert set(metrics["policy_cost_per_applicant"]) == {
+        "approve_all",
+        "refuse_all",
+        "threshold_0_5",
+    }
+    curve = json.loads((live / "plots/custom/cost_curve.json").read_text())
+    assert 2 < len(curve) <= 50 and set(curve[0]) == {"threshold", "cost_per_applicant"}
+    cells = pd.DataFrame(json.loads((live / "plots/sklearn/confusion_matrix.json").read_text()))
+    assert cells.value_counts().to_dict() == {
+        (actual, decision): count
+        for actual, decision, count in [
+            ("repaid", "approve", best.tn),
+            ("repaid", "refuse", best.fp),
+            ("default", "approve", best.fn),
+            ("default", "refuse", best.tp),
+        ]
+        if count
+    }
+    assert not (live / "dvc.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("oof", "expected"),
+    [
+        (
+            oof_frame(50).assign(probability=1.5),
+            "oof.parquet.probability: values must be in [0, 1]",
+        ),
+        (None, "data/predictions/oof.parquet not found"),
+    ],
+)
+def test_stage_bad_input_exits_1_and_writes_nothing(tmp_path, oof, expected):
+    done = run_stage(tmp_path, oof)
+    assert done.returncode == 1
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "models").exists()
+    assert not (tmp_path / "dvclive").exists()
