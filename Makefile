@@ -9,7 +9,7 @@ export BENTOML_DO_NOT_TRACK := true
 export GRADIO_ANALYTICS_ENABLED := False
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test lint format params bench clean
+.PHONY: setup repro test lint format params plots bench clean
 
 setup: $(STAMP)
 
@@ -41,9 +41,17 @@ format: setup
 params: setup
 	python -m credit_scoring.config
 
+# Plots of the workspace against other revisions or experiments, as a page that works offline:
+# make plots REVS="main my-experiment"
+plots: setup
+	python -m credit_scoring.plots .dvc/tmp/offline-plots.html
+	dvc plots diff $(REVS) --html-template .dvc/tmp/offline-plots.html -o reports/plots
+	@echo "Open reports/plots/index.html"
+
 bench: setup
 	python -m benchmarks.synthetic_generation
 	python -m benchmarks.history_lift
+	python -m benchmarks.aggregate --data data/raw  # at the scale data/raw holds
 
 clean:
 	rm -rf $(VENV) data models reports dvclive

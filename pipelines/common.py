@@ -23,11 +23,14 @@ def load_params(path: Path = Path("params.yaml")) -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
-def read_parquet(path: Path) -> pd.DataFrame:
-    """Read a stage input; a missing one names the file and the stage that makes it."""
+def read_parquet(path: Path, **options: Any) -> pd.DataFrame:
+    """Read a stage input; a missing one names the file and the stage that makes it.
+
+    ``options`` go to :func:`pandas.read_parquet` (``filters`` reads only the rows needed).
+    """
     if not path.exists():
         raise SourceError(f"{path} not found; run the stage that writes it (`dvc repro`)")
-    return pd.read_parquet(path)
+    return pd.read_parquet(path, **options)
 
 
 def run(main: Callable[[], None]) -> None:

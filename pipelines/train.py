@@ -61,13 +61,12 @@ def main() -> None:
             title="OOF precision-recall",
         )
         live.log_sklearn_plot("calibration", y, cv.oof, n_bins=20, strategy="quantile")
-        folds = [f"fold_{f.index}" for f in cv.folds]
         live.log_plot(
             "learning_curve",
             learning_curve_table(cv.folds),
             x="iteration",
-            y=folds,
-            title="Validation AUC by round",
+            y=["valid_auc_mean", "valid_auc_min", "valid_auc_max"],
+            title="Validation AUC by round, over the folds",
         )
         live.log_plot(
             "importance",

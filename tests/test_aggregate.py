@@ -462,3 +462,8 @@ def test_bad_input_exits_non_zero_and_keeps_the_last_output(workdir, breakage, e
     assert "Traceback" not in done.stderr
     assert [p.name for p in out.parent.iterdir()] == [out.name]  # nothing half-written
     assert out.read_text() == "the last good output"
+
+
+def test_no_groups_is_the_application_only_model():
+    empty = aggregate({}, plan_groups(SPECS, enabled=[]))
+    assert empty.columns == ["SK_ID_CURR"] and empty.height == 0

@@ -75,4 +75,5 @@ def test_plot_tables_are_small(training):
     assert len(roc_table(y, cv.oof)) <= 200
     assert len(precision_recall_table(y, cv.oof)) <= 200
     curve = learning_curve_table(cv.folds)
-    assert curve[0]["iteration"] == 1 and {"fold_0", "fold_1", "fold_2"} <= set(curve[0])
+    assert curve[0]["iteration"] == 1
+    assert all(r["valid_auc_min"] <= r["valid_auc_mean"] <= r["valid_auc_max"] for r in curve)

@@ -29,14 +29,20 @@ def precision_recall_table(y: np.ndarray, p: np.ndarray) -> list[dict]:
 
 
 def learning_curve_table(folds: Sequence[Fold], metric: str = "auc") -> list[dict]:
-    """Validation ``metric`` per boosting round, one column per fold, thinned over rounds."""
+    """Validation ``metric`` by boosting round: mean, min and max over the folds still running.
+
+    Fixed column names whatever the number of folds, so experiments plot side by side.
+    """
     rounds = max(len(f.curve[metric]) for f in folds)
     rows = []
     for i in _thin(rounds):
-        row = {"iteration": int(i) + 1}
-        for fold in folds:
-            curve = fold.curve[metric]
-            if i < len(curve):
-                row[f"fold_{fold.index}"] = float(curve[i])
-        rows.append(row)
+        values = [f.curve[metric][i] for f in folds if i < len(f.curve[metric])]
+        rows.append(
+            {
+                "iteration": int(i) + 1,
+                f"valid_{metric}_mean": float(np.mean(values)),
+                f"valid_{metric}_min": float(np.min(values)),
+                f"valid_{metric}_max": float(np.max(values)),
+            }
+        )
     return rows

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from credit_scoring.schema import Contract
+from credit_scoring.schema import Contract, Table
 from credit_scoring.synthetic.sampling import (
     SENTINEL,
     Draws,
@@ -97,6 +97,24 @@ def _late_days(rng: np.random.Generator, late: np.ndarray, scale: float) -> np.n
     return np.where(late, np.ceil(rng.exponential(scale, len(late))), 0.0)
 
 
+def _draw_children(
+    table: Table,
+    profile: Mapping,
+    counts_key: str,
+    applicants: Applicants,
+    rng: np.random.Generator,
+    leans: Mapping[str, Lean],
+    orders: Mapping[str, list[str]],
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Rows of a table keyed by applicant: the genuine count per applicant, then the columns."""
+    counts = draw_counts(profile["children"][counts_key], rng.random(len(applicants.ids)))
+    parent, _ = group_positions(counts)
+    draws = Draws(rng, len(parent), {"hist": applicants.z_hist[parent]})
+    cols = draw_table(table, profile["tables"][table.name]["columns"], draws, leans, orders)
+    cols["SK_ID_CURR"] = applicants.ids[parent].astype("float64")
+    return cols, parent
+
+
 def draw_bureau(
     contract: Contract,
     profile: Mapping,
@@ -104,16 +122,12 @@ def draw_bureau(
     rng: np.random.Generator,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Bureau credits per applicant and their monthly statuses."""
-    stats = profile["tables"]["bureau"]["columns"]
     table = contract["bureau"]
-    counts = draw_counts(
-        profile["children"]["bureau_per_applicant"], rng.random(len(applicants.ids))
+    cols, parent = _draw_children(
+        table, profile, "bureau_per_applicant", applicants, rng, BUREAU_LEANS, BUREAU_ORDERS
     )
-    parent, _ = group_positions(counts)
     n = len(parent)
     z = applicants.z_hist[parent]
-    cols = draw_table(table, stats, Draws(rng, n, {"hist": z}), BUREAU_LEANS, BUREAU_ORDERS)
-    cols["SK_ID_CURR"] = applicants.ids[parent].astype("float64")
     cols["SK_ID_BUREAU"] = FIRST_BUREAU_ID + np.arange(n, dtype="float64")
 
     closed = cols["CREDIT_ACTIVE"] == _codes(contract, "bureau", "CREDIT_ACTIVE")["Closed"]
@@ -193,14 +207,10 @@ def draw_previous(
     """
     stats = profile["tables"]["previous_application"]["columns"]
     table = contract["previous_application"]
-    counts = draw_counts(
-        profile["children"]["previous_per_applicant"], rng.random(len(applicants.ids))
+    cols, parent = _draw_children(
+        table, profile, "previous_per_applicant", applicants, rng, PREVIOUS_LEANS, PREVIOUS_ORDERS
     )
-    parent, _ = group_positions(counts)
     n = len(parent)
-    draws = Draws(rng, n, {"hist": applicants.z_hist[parent]})
-    cols = draw_table(table, stats, draws, PREVIOUS_LEANS, PREVIOUS_ORDERS)
-    cols["SK_ID_CURR"] = applicants.ids[parent].astype("float64")
     cols["SK_ID_PREV"] = FIRST_PREV_ID + np.arange(n, dtype="float64")
 
     status = _codes(contract, "previous_application", "NAME_CONTRACT_STATUS")
