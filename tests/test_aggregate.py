@@ -21,11 +21,11 @@ from credit_scoring.aggregate import (
     SpecError,
     aggregate,
     aggregate_reference,
-    canonical,
     plan_groups,
     required_tables,
     share_labels,
 )
+from credit_scoring.floats import canonical
 from credit_scoring.io import write_tables
 from credit_scoring.schema import CATEGORY, Column, load_contract
 from credit_scoring.synthetic import generate

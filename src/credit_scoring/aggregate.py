@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import polars as pl
 
+from credit_scoring.floats import canonical
 from credit_scoring.schema import CATEGORY, Column, Contract, SchemaError, load_contract
 
 log = logging.getLogger(__name__)
@@ -34,21 +34,6 @@ MISSING_LEVEL = "NAN"  # the label of the share of rows where a nullable categor
 SPEC_KEYS = frozenset(  # what a group's (or a roll-up's) spec may hold; anything else is a typo
     ("table", "prefix", "key", "rollup", "missing", "subsets", "count", "numeric", "categorical")
 )
-
-
-# polars' float sums depend on how its SIMD kernels happen to split the memory, so the last bits
-# of a sum, mean or variance change from run to run (a few ulps). Rounding the mantissa to its
-# top 26 bits (~8 significant digits, far finer than any split LightGBM makes) makes the artifact,
-# and so dvc.lock, repeat bit for bit. The grid is binary, so values that sums of whole numbers
-# produce exactly (232188.125) sit on it, never on a boundary between two of its points.
-DROPPED_BITS = 26
-
-
-def canonical(values: np.ndarray) -> np.ndarray:
-    """Round float64s to nearest on a 26-bit mantissa; NaN stays NaN."""
-    bits = np.ascontiguousarray(values, dtype="float64").view("uint64")
-    rounded = (bits + np.uint64(1 << (DROPPED_BITS - 1))) & ~np.uint64((1 << DROPPED_BITS) - 1)
-    return np.where(np.isnan(values), np.nan, rounded.view("float64"))
 
 
 class SpecError(ValueError):

@@ -1,0 +1,295 @@
+"""Drift between the applicants the model learnt from and a later batch of applicants.
+
+Evidently compares the raw application columns and the model's strongest engineered and
+aggregate features column by column; the model's scores are compared the same way, and the
+share of applicants it would refuse is set against the training share. Evidently's cost grows
+with rows times columns (minutes on 100k rows by 200 columns), so both populations are
+sampled first.
+
+Evidently picks each column's method. With more than 1,000 reference rows: Wasserstein distance
+normed by the reference's standard deviation for numeric columns with more than 5 distinct
+values, Jensen-Shannon distance for categorical ones and numeric ones with at most 5; both drift
+at a distance of 0.1 or more. With 1,000 reference rows or fewer it switches to p-values
+(Kolmogorov-Smirnov, chi-square or Z-test; drift when p < 0.05), which depend on the sample size.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from credit_scoring.features import KEY, TARGET, FeatureSchema, feature_frame
+from credit_scoring.floats import canonical
+from credit_scoring.schema import CATEGORY, Table
+
+if TYPE_CHECKING:
+    from evidently.core.report import Snapshot
+
+log = logging.getLogger(__name__)
+
+PREDICTION = "probability"
+FAIL = "FAIL"  # Evidently's test status for "drift detected"
+
+
+@dataclass(frozen=True)
+class DriftColumns:
+    """The columns a report compares, with the role Evidently needs to pick a method."""
+
+    numerical: tuple[str, ...]
+    categorical: tuple[str, ...]
+    engineered: tuple[str, ...]  # numeric too; built by the feature transform, not read raw
+
+    @property
+    def raw(self) -> tuple[str, ...]:
+        return self.numerical + self.categorical
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.raw + self.engineered
+
+    def without(self, dropped: Sequence[str]) -> DriftColumns:
+        """The same roles, less some columns."""
+        groups = (self.numerical, self.categorical, self.engineered)
+        return DriftColumns(*(tuple(c for c in group if c not in dropped) for group in groups))
+
+
+def choose_columns(
+    applications: Table, gain: Mapping[str, float], top_features: int
+) -> DriftColumns:
+    """Every raw application column, plus the ``top_features`` other model features by gain.
+
+    A raw column also used as a feature is compared once, in its raw form; a feature the model
+    never split on (gain 0) is not important, whatever its rank.
+
+    Args:
+        applications: the contract's application table (its dtypes give the roles).
+        gain: each model feature's total gain, as ``Booster.feature_importance("gain")``.
+        top_features: how many engineered or aggregate features to add.
+    """
+    raw = [c for c in applications.columns if c.name not in (KEY, TARGET)]
+    names = {c.name for c in raw}
+    others = [name for name, g in gain.items() if g > 0 and name not in names]
+    return DriftColumns(
+        numerical=tuple(c.name for c in raw if c.dtype != CATEGORY),
+        categorical=tuple(c.name for c in raw if c.dtype == CATEGORY),
+        engineered=tuple(sorted(others, key=lambda name: -gain[name])[:top_features]),
+    )
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Both populations cut to at most ``size`` rows each, and a note of what was cut."""
+
+    reference: pd.DataFrame
+    current: pd.DataFrame
+    rows: Mapping[str, int]  # each population's size before sampling
+    size: int
+    seed: int
+
+    @classmethod
+    def draw(cls, reference: pd.DataFrame, current: pd.DataFrame, size: int, seed: int) -> Sample:
+        """Draw without replacement; a population of ``size`` rows or fewer is kept whole."""
+        cut = [
+            frame if len(frame) <= size else frame.sample(n=size, random_state=seed)
+            for frame in (reference, current)
+        ]
+        rows = {"reference": len(reference), "current": len(current)}
+        return cls(*(frame.reset_index(drop=True) for frame in cut), rows, size, seed)
+
+    @property
+    def ids(self) -> list[int]:
+        """The sampled applicants, so only their aggregate rows need reading."""
+        return pd.concat([self.reference[KEY], self.current[KEY]]).tolist()
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the report was computed on, for drift.json."""
+        sampled = {"reference": len(self.reference), "current": len(self.current)}
+        return {
+            "seed": self.seed,
+            "max_rows": self.size,
+            **{name: {"rows": n, "sampled": sampled[name]} for name, n in self.rows.items()},
+        }
+
+
+def describe_population(
+    applications: pd.DataFrame,
+    aggregates: pd.DataFrame,
+    *,
+    schema: FeatureSchema,
+    booster: lgb.Booster,
+    columns: DriftColumns,
+) -> pd.DataFrame:
+    """The compared columns of a population, and the model's probability of default.
+
+    The features come from :func:`credit_scoring.features.feature_frame`, the transform the
+    model was trained on, so the scores are the ones the service would give.
+    """
+    features = feature_frame(applications, aggregates, schema)
+    return pd.concat(
+        [
+            applications[list(columns.raw)].reset_index(drop=True),
+            features[list(columns.engineered)],
+            pd.DataFrame({PREDICTION: booster.predict(features[list(schema.features)].to_numpy())}),
+        ],
+        axis=1,
+    )
+
+
+def empty_columns(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """Columns without a single value: Evidently stops the whole report on one of them."""
+    return [name for name in columns if frame[name].notna().sum() == 0]
+
+
+def run_report(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: DriftColumns, drift_share: float
+) -> Snapshot:
+    """Evidently's data drift preset on the columns, and the drift of the model's scores.
+
+    The scores are a separate metric, so they show in the report without counting towards the
+    share of drifted columns. Keyword arguments: ``Report.run`` takes the current data first.
+    Evidently is imported here, not at the top: it takes seconds, and a batch that breaks the
+    contract should be turned away at once.
+    """
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import ValueDrift
+    from evidently.presets import DataDriftPreset
+
+    definition = DataDefinition(
+        numerical_columns=[*columns.numerical, *columns.engineered, PREDICTION],
+        categorical_columns=list(columns.categorical),
+    )
+    report = Report(
+        [
+            DataDriftPreset(columns=list(columns.names), drift_share=drift_share),
+            ValueDrift(column=PREDICTION),
+        ],
+        include_tests=True,
+    )
+    keep = [*columns.names, PREDICTION]
+    return report.run(
+        current_data=Dataset.from_pandas(current[keep], data_definition=definition),
+        reference_data=Dataset.from_pandas(reference[keep], data_definition=definition),
+    )
+
+
+def summarise(snapshot: Snapshot) -> dict[str, Any]:
+    """Evidently's verdicts in a small, stable JSON shape: overall, per column, the scores.
+
+    Drift flags are Evidently's own test results, not a second reading of the thresholds.
+    """
+    results = json.loads(snapshot.json())
+    failed = {t["metric_config"]["metric_id"] for t in results["tests"] if t["status"] == FAIL}
+    dataset, columns = {}, {}
+    for metric in results["metrics"]:
+        config = metric["config"]
+        if config["type"].endswith("DriftedColumnsCount"):
+            dataset = {
+                "drifted_columns": int(metric["value"]["count"]),
+                "share_drifted_columns": float(canonical(metric["value"]["share"])),
+                "drift_share": config["drift_share"],
+                "dataset_drift": metric["id"] in failed,
+            }
+        elif config["type"].endswith("ValueDrift"):
+            columns[config["column"]] = {
+                "method": config["method"],
+                "score": float(canonical(metric["value"])),
+                "threshold": config["threshold"],
+                "drifted": metric["id"] in failed,
+            }
+    prediction = columns.pop(PREDICTION)
+    return {
+        "dataset": {"columns": len(columns), **dataset},
+        "columns": columns,
+        "prediction": prediction,
+    }
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """A comparison: Evidently's snapshot (for the HTML), its summary, and both sets of scores."""
+
+    snapshot: Snapshot
+    summary: dict[str, Any]
+    reference_scores: np.ndarray
+    current_scores: np.ndarray
+
+
+def compare(
+    sample: Sample,
+    aggregates: pd.DataFrame,
+    *,
+    schema: FeatureSchema,
+    booster: lgb.Booster,
+    columns: DriftColumns,
+    drift_share: float,
+    threshold: float,
+) -> DriftResult:
+    """Compare a sample of the training applications with one of the applications to check.
+
+    Args:
+        sample: both populations, raw with contract dtypes, sampled (:meth:`Sample.draw`).
+        aggregates: history aggregates by SK_ID_CURR; applicants without a row have no history.
+        schema: the feature schema the model was trained on.
+        booster: the model.
+        columns: what to compare (:func:`choose_columns`).
+        drift_share: the share of drifted columns at which the whole dataset counts as drifted.
+        threshold: the decision threshold (refuse when probability >= threshold).
+    """
+    described = {
+        name: describe_population(
+            frame, aggregates, schema=schema, booster=booster, columns=columns
+        )
+        for name, frame in (("reference", sample.reference), ("current", sample.current))
+    }
+    empty = {name: empty_columns(frame, columns.names) for name, frame in described.items()}
+    for name, missing in empty.items():
+        if missing:
+            log.warning("left out of the report, no value in the %s data: %s", name, missing)
+    snapshot = run_report(
+        described["reference"],
+        described["current"],
+        columns.without([c for missing in empty.values() for c in missing]),
+        drift_share,
+    )
+    summary = summarise(snapshot)
+    scores = {name: frame[PREDICTION].to_numpy() for name, frame in described.items()}
+    summary["prediction"].update(
+        decision_threshold=threshold,
+        **{f"{name}_share_refused": share_refused(p, threshold) for name, p in scores.items()},
+    )
+    summary["left_out"] = {f"empty_in_{name}": missing for name, missing in empty.items()}
+    summary["sample"] = sample.to_dict()
+    return DriftResult(snapshot, summary, scores["reference"], scores["current"])
+
+
+def share_refused(probability: np.ndarray, threshold: float) -> float:
+    """The share of applicants the decision rule refuses (probability >= threshold)."""
+    return float(np.mean(probability >= threshold))
+
+
+def score_histogram(
+    reference: np.ndarray, current: np.ndarray, bins: int
+) -> list[dict[str, float]]:
+    """Each population's share of applicants per score bin, for a DVClive plot.
+
+    Shares rather than counts, so populations of any size compare; the bins stop at the 99.9th
+    percentile (the last one takes everything above), since a few extreme scores would otherwise
+    squeeze the body of the distribution into a couple of bins.
+    """
+    upper = float(np.quantile(np.concatenate([reference, current]), 0.999))
+    edges = np.linspace(0.0, upper, bins + 1)
+    shares = [
+        np.histogram(np.clip(p, 0.0, upper), bins=edges)[0] / len(p) for p in (reference, current)
+    ]
+    centres = (edges[:-1] + edges[1:]) / 2
+    return [
+        {PREDICTION: float(c), "reference": float(r), "current": float(k)}
+        for c, r, k in zip(centres, *shares, strict=True)
+    ]
