@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +35,12 @@ def read_parquet(path: Path, **options: Any) -> pd.DataFrame:
 
 
 def run(main: Callable[[], None]) -> None:
-    """Run a stage; bad input ends it with one clear line and exit code 1, not a traceback."""
+    """Run a stage; bad input ends it with one clear line and exit code 1, not a traceback.
+
+    The error exit skips interpreter teardown (``os._exit``): with the native thread pools of
+    pyarrow and polars still alive, teardown after an exception sometimes aborts the process
+    ("terminate called without an active exception", exit -6) instead of returning 1.
+    """
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -42,4 +48,6 @@ def run(main: Callable[[], None]) -> None:
         main()
     except (SchemaError, SourceError, SpecError) as err:
         log.error("%s", err)
-        sys.exit(1)
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(1)
