@@ -15,10 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from credit_scoring.schema import CATEGORY, Table
+from credit_scoring.schema import CATEGORY, DAYS_PLACEHOLDER, Table
 
 KEY, TARGET = "SK_ID_CURR", "TARGET"
-SENTINEL_DAYS = 365243.0
 NOT_APPLICABLE = "XNA"  # Home Credit's "not available" level: a missing value, not a category
 EXT_SOURCES = ("EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3")
 CONTACT_FLAGS = (
@@ -231,8 +230,8 @@ def transform(
     missing = np.full(n, np.nan)
     raw = {name: np.asarray(columns.get(name, missing), dtype="float64") for name in schema.numeric}
     employed = raw["DAYS_EMPLOYED"]
-    anomaly = np.where(np.isnan(employed), np.nan, (employed == SENTINEL_DAYS).astype("float64"))
-    raw["DAYS_EMPLOYED"] = np.where(employed == SENTINEL_DAYS, np.nan, employed)
+    anomaly = np.where(np.isnan(employed), np.nan, (employed == DAYS_PLACEHOLDER).astype("float64"))
+    raw["DAYS_EMPLOYED"] = np.where(employed == DAYS_PLACEHOLDER, np.nan, employed)
     codes = [
         _codes(columns[name], levels) if name in columns else missing
         for name, levels in schema.categorical.items()

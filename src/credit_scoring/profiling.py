@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from credit_scoring.schema import CATEGORY, FLOAT, INT, TABLES
+from credit_scoring.schema import CATEGORY, DAYS_PLACEHOLDER, FLOAT, INT, TABLES
 
 log = logging.getLogger(__name__)
 
-SENTINEL = 365243
 N_QUANTILES = 201
 MAX_DISCRETE = 50
 N_COMPLETE = 5000
@@ -162,7 +161,7 @@ def describe_column(
         contract["nullable"] = True
     if name == "TARGET":
         contract["values"] = [0, 1]
-    sentinel = series == SENTINEL
+    sentinel = series == DAYS_PLACEHOLDER
     if sentinel.any():
         stats["sentinel"] = round(float(sentinel.mean()), 6)
         series = series[~sentinel]

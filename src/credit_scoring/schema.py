@@ -30,6 +30,8 @@ TABLES: tuple[str, ...] = (
 )
 
 INT, FLOAT, CATEGORY = "int64", "float64", "category"
+# Home Credit's placeholder for "no date" in DAYS_* columns (pensioners' DAYS_EMPLOYED, say).
+DAYS_PLACEHOLDER = 365243.0
 
 
 class SchemaError(ValueError):

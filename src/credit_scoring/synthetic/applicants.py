@@ -7,9 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from credit_scoring.schema import Table
+from credit_scoring.schema import DAYS_PLACEHOLDER, Table
 from credit_scoring.synthetic.sampling import (
-    SENTINEL,
     Draws,
     Lean,
     draw_table,
@@ -89,7 +88,7 @@ def draw_applications(
     retired = np.isin(income_type, [code("NAME_INCOME_TYPE", t) for t in PENSION_TYPES])
     employed_u = draws.uniform("DAYS_EMPLOYED", APPLICATION_LEANS["DAYS_EMPLOYED"])
     cols["DAYS_EMPLOYED"] = np.where(
-        retired, SENTINEL, numeric_from_uniform(stats["DAYS_EMPLOYED"], employed_u)
+        retired, DAYS_PLACEHOLDER, numeric_from_uniform(stats["DAYS_EMPLOYED"], employed_u)
     )
     birth_u = draws.uniform("DAYS_BIRTH", APPLICATION_LEANS["DAYS_BIRTH"])
     cols["DAYS_BIRTH"] = np.where(

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from credit_scoring.schema import Contract, Table
+from credit_scoring.schema import DAYS_PLACEHOLDER, Contract, Table
 from credit_scoring.synthetic.sampling import (
-    SENTINEL,
     Draws,
     Lean,
     calibrated_probability,
@@ -261,7 +260,7 @@ def draw_previous(
         cols[name] = np.where(approved, drawn, np.nan)
     decided = cols["DAYS_DECISION"]
     first_due = cols["DAYS_FIRST_DUE"]
-    real_first_due = approved & (first_due != SENTINEL)
+    real_first_due = approved & (first_due != DAYS_PLACEHOLDER)
     cols["DAYS_FIRST_DUE"] = np.where(
         real_first_due, np.minimum(decided + rng.integers(10, 45, n), -1), first_due
     )
@@ -270,12 +269,12 @@ def draw_previous(
     planned_end = np.round(first_due + DAYS_PER_MONTH * np.maximum(payments - 1, 0))
     last_version = cols["DAYS_LAST_DUE_1ST_VERSION"]
     cols["DAYS_LAST_DUE_1ST_VERSION"] = np.where(
-        real_first_due & (last_version != SENTINEL), planned_end, last_version
+        real_first_due & (last_version != DAYS_PLACEHOLDER), planned_end, last_version
     )
     for name in ("DAYS_LAST_DUE", "DAYS_TERMINATION"):
         drawn = cols[name]
         cols[name] = np.where(
-            real_first_due & (drawn != SENTINEL), np.maximum(drawn, first_due), drawn
+            real_first_due & (drawn != DAYS_PLACEHOLDER), np.maximum(drawn, first_due), drawn
         )
     credits = Credits(approved, pos_months[approved], card_months[approved])
     return to_frame(table, cols), credits

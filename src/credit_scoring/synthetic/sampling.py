@@ -19,9 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, ndtr
 
-from credit_scoring.schema import CATEGORY, INT, Table
-
-SENTINEL = 365243.0
+from credit_scoring.schema import CATEGORY, DAYS_PLACEHOLDER, INT, Table
 
 
 @cache
@@ -102,7 +100,7 @@ def draw_values(stats: Mapping, u: np.ndarray, sentinel_u: np.ndarray) -> np.nda
         values = np.round(values)
     if "sentinel" in stats:
         rate = stats["sentinel"] / max(1e-12, 1.0 - stats["missing"])
-        values[sentinel_u < rate] = SENTINEL
+        values[sentinel_u < rate] = DAYS_PLACEHOLDER
     return values
 
 
