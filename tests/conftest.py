@@ -1,12 +1,24 @@
-"""Shared fixtures: synthetic tables small enough for unit tests, and the repository's root."""
+"""Shared fixtures: small synthetic tables, the repository's root, and a packaged model served."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
+import yaml
 
+from credit_scoring.config import compose_params
 from credit_scoring.synthetic import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,3 +36,99 @@ def write_kaggle_csvs(tables: dict[str, pd.DataFrame], folder: Path) -> Path:
     for name, frame in tables.items():
         frame.to_csv(folder / f"{name}.csv", index=False)
     return folder
+
+
+STAGES = ("download", "aggregate", "features", "train", "threshold", "package")
+SERVICE_ENV = {"BENTOML_DO_NOT_TRACK": "true", "GRADIO_ANALYTICS_ENABLED": "False"}
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory) -> dict[str, Any]:
+    """A small pipeline run (the real stage entry points, without DVC) saved in a fresh store.
+
+    Returns the run's folder, its params and the environment that points BentoML at the store.
+    """
+    work = tmp_path_factory.mktemp("packaged")
+    overrides = ["data.n_train=3000", "data.n_test=600", "data.seed=11", "model=fast"]
+    (work / "params.yaml").write_text(compose_params(ROOT / "conf", overrides))
+    env = {
+        **os.environ,
+        **SERVICE_ENV,
+        "BENTOML_HOME": str(work / "bentoml"),
+        "PYTHONPATH": str(ROOT),
+    }
+    for stage in STAGES:
+        done = subprocess.run(
+            [sys.executable, "-m", f"pipelines.{stage}"],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, f"{stage} failed:\n{done.stderr[-3000:]}"
+    manifest = json.loads((work / "models" / "package.json").read_text())
+    env["CREDIT_SCORING_MODEL"] = manifest["tag"]
+    return {
+        "work": work,
+        "env": env,
+        "manifest": manifest,
+        "params": yaml.safe_load((work / "params.yaml").read_text()),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A real `bentoml serve` of service.py in a subprocess, on a free loopback port."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log, self.port = env, log, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 90) -> Server:
+        args = [str(Path(sys.executable).parent / "bentoml"), "serve", "service:CreditScoring"]
+        args += ["--host", "127.0.0.1", "--port", str(self.port)]
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"bentoml serve exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(
+            f"bentoml serve not ready in {timeout} s:\n{self.log.read_text()[-3000:]}"
+        )
+
+    def stop(self) -> None:
+        """Stop as an operator would (SIGTERM: graceful shutdown), then make sure it is gone."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def service(packaged, tmp_path_factory) -> Iterator[Server]:
+    """The service over HTTP, with its decision log in a temporary folder."""
+    folder = tmp_path_factory.mktemp("service")
+    env = {**packaged["env"], "CREDIT_SCORING_DECISION_LOG": str(folder / "decisions.sqlite3")}
+    server = Server(env, folder / "server.log").start()
+    yield server
+    server.stop()

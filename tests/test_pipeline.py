@@ -27,6 +27,8 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "PYTHONPATH": str(cwd / "src"),  # the clone's library, not the editable install's
         "DVC_NO_ANALYTICS": "1",
+        "BENTOML_DO_NOT_TRACK": "true",
+        "BENTOML_HOME": str(cwd.parent / "bentoml"),  # the package stage's store, not ~/bentoml
     }
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"

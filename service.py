@@ -1,0 +1,316 @@
+"""The credit-scoring service: predict, batch, explain, model info and the input schema.
+
+``bentoml serve service:CreditScoring`` serves the package the ``package`` stage saved in the
+BentoML model store. Requests carry an applicant's raw application fields (categories as their
+strings) and optionally the ``client_id`` (SK_ID_CURR) of a known applicant, whose credit history
+aggregates come from the package. Every decision is appended to the decision log.
+
+Settings (environment):
+    CREDIT_SCORING_MODEL       model tag in the store (default ``credit_scoring:latest``)
+    CREDIT_SCORING_DECISION_LOG  SQLite file of the decision log (default ``decisions.sqlite3``)
+    CREDIT_SCORING_MAX_BATCH   most applicants in one predict_batch call (default 2000)
+    CREDIT_SCORING_MAX_BODY_MB largest request body in MiB, else HTTP 413 (default 16)
+    CREDIT_SCORING_WORKERS     worker processes (default 1)
+    CREDIT_SCORING_ACCESS_LOG  BentoML's per-request access log, ``true``/``false`` (default true)
+    CREDIT_SCORING_METRICS     Prometheus metrics at /metrics (default true)
+    CREDIT_SCORING_TRACE_RATE  share of requests traced by OpenTelemetry (default 0)
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import bentoml
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from starlette.responses import JSONResponse
+
+from credit_scoring.decision_log import DecisionLog
+from credit_scoring.packaging import Package, PackageError
+from credit_scoring.scoring import Applicant, Scorer
+from credit_scoring.validation import InputError, Problem
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name, str(default)).strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise SystemExit(f"{name}={value!r}: use true or false")
+    return value in ("true", "1")
+
+
+MODEL_TAG = os.environ.get("CREDIT_SCORING_MODEL", "credit_scoring:latest")
+DECISION_LOG = Path(os.environ.get("CREDIT_SCORING_DECISION_LOG", "decisions.sqlite3"))
+MAX_BATCH = int(os.environ.get("CREDIT_SCORING_MAX_BATCH", "2000"))
+MAX_BODY = int(float(os.environ.get("CREDIT_SCORING_MAX_BODY_MB", "16")) * 2**20)
+EXAMPLE = {
+    "AMT_INCOME_TOTAL": 202500.0,
+    "AMT_CREDIT": 406597.5,
+    "AMT_ANNUITY": 24700.5,
+    "EXT_SOURCE_2": 0.263,
+    "EXT_SOURCE_3": 0.139,
+    "DAYS_BIRTH": -9461,
+    "DAYS_EMPLOYED": -637,
+    "NAME_INCOME_TYPE": "Working",
+    "CODE_GENDER": "M",
+}
+
+
+def load_package(model: bentoml.models.BentoModel) -> Package:
+    """The package behind a tag; a missing or inconsistent one stops the server at start-up."""
+    stored = model.stored
+    if stored is None:
+        raise SystemExit(
+            f"credit-scoring: model {model.tag} is not in the BentoML model store "
+            f"({os.environ.get('BENTOML_HOME', '~/bentoml')}); run `dvc repro package` first"
+        )
+    try:
+        return Package.load(Path(stored.path), version=stored.tag.version)
+    except PackageError as err:
+        raise SystemExit(f"credit-scoring refuses to start: {stored.tag}: {err}") from None
+
+
+MODEL = bentoml.models.BentoModel(MODEL_TAG)
+PACKAGE = load_package(MODEL)  # at import: a bad package stops `bentoml serve` at once
+
+
+class ScoreRequest(BaseModel):
+    """One applicant: raw application fields, and the id of a known applicant if any."""
+
+    model_config = ConfigDict(extra="forbid")
+    features: dict[str, Any] = Field(
+        description="Raw application fields by their Home Credit names; absent means missing.",
+        examples=[EXAMPLE],
+    )
+    client_id: StrictInt | None = Field(
+        None, description="SK_ID_CURR of a known applicant, whose credit history is used."
+    )
+
+
+class ExplainRequest(ScoreRequest):
+    top_k: int = Field(10, ge=1, le=len(PACKAGE.schema.features), description="contributions")
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    applicants: list[ScoreRequest] = Field(
+        description=f"At most {MAX_BATCH} applicants; an empty list gets an empty result."
+    )
+
+
+class Decision(BaseModel):
+    client_id: int | None
+    probability: float = Field(description="probability of default")
+    prediction: int = Field(description="1 when the model predicts a default")
+    decision: str = Field(description="refuse when probability >= threshold, else approve")
+    risk_band: str
+    threshold: float
+    model_version: str
+
+
+class Scored(Decision):
+    request_id: str = Field(description="the key of this decision in the decision log")
+
+
+class Contribution(BaseModel):
+    feature: str
+    description: str
+    value: float | str | None
+    contribution: float = Field(description="TreeSHAP value in log-odds")
+    direction: str
+
+
+class Reason(BaseModel):
+    code: str
+    text: str
+
+
+class Explanation(Scored):
+    base_value: float = Field(description="the model's expected log-odds")
+    log_odds: float = Field(description="base_value + the sum of every contribution")
+    contributions: list[Contribution]
+    other_contribution: float = Field(description="sum of the contributions not listed")
+    reasons: list[Reason] = Field(description="up to four principal reasons, for a refusal")
+
+
+class ClientRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: StrictInt
+
+
+class BatchDecisions(BaseModel):
+    request_id: str
+    model_version: str
+    threshold: float
+    count: int
+    approved: int
+    refused: int
+    results: list[Decision]
+
+
+def bad_request(problems: list[Problem] | InputError) -> JSONResponse:
+    error = problems if isinstance(problems, InputError) else InputError(problems)
+    return JSONResponse(error.to_dict(), status_code=400)
+
+
+class BodyLimit:
+    """Answer 413 to a body over the limit before reading it (ASGI middleware)."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"0")
+            if not length.isdigit() or int(length) > self.max_bytes:
+                response = JSONResponse(
+                    {"error": f"request body over the limit of {self.max_bytes} bytes"},
+                    status_code=413,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+@bentoml.service(
+    name="credit_scoring",
+    workers=int(os.environ.get("CREDIT_SCORING_WORKERS", "1")),
+    traffic={"timeout": 60},
+    logging={"access": {"enabled": _flag("CREDIT_SCORING_ACCESS_LOG", True)}},
+    metrics={"enabled": _flag("CREDIT_SCORING_METRICS", True)},
+    tracing={"sample_rate": float(os.environ.get("CREDIT_SCORING_TRACE_RATE", "0"))},
+)
+class CreditScoring:
+    """Scores loan applicants; loads its package once per worker, logs every decision."""
+
+    model = MODEL
+
+    def __init__(self) -> None:
+        self.scorer = Scorer(PACKAGE)
+        self.decisions = DecisionLog(DECISION_LOG)
+        self.trained_at = self.model.info.metadata.get("trained_at")
+
+    @bentoml.on_shutdown
+    def close(self) -> None:
+        self.decisions.close()
+
+    def _score(
+        self, applicants: list[Applicant], endpoint: str, batch: bool = False
+    ) -> tuple[str, Any, list[dict[str, Any]]]:
+        rows = self.scorer.rows(applicants, loc=("applicants",) if batch else ())
+        decisions = self.scorer.decisions(
+            self.scorer.probabilities(rows), [client_id for _, client_id in applicants]
+        )
+        return uuid.uuid4().hex, rows, decisions
+
+    @bentoml.api(input_spec=ScoreRequest, output_spec=Scored)
+    async def predict(self, features: dict[str, Any], client_id: int | None = None) -> Scored:
+        """Probability of default, decision and risk band for one applicant."""
+        applicants = [(features, client_id)]
+        try:
+            request_id, _, decisions = self._score(applicants, "predict")
+        except InputError as err:
+            return bad_request(err)
+        self.decisions.append(request_id, "predict", applicants, decisions)
+        return Scored(request_id=request_id, **decisions[0])
+
+    @bentoml.api(input_spec=BatchRequest, output_spec=BatchDecisions)
+    def predict_batch(self, applicants: list[ScoreRequest]) -> BatchDecisions:
+        """Many applicants in one call (at most CREDIT_SCORING_MAX_BATCH); results keep order."""
+        if len(applicants) > MAX_BATCH:
+            return bad_request(
+                [
+                    Problem(
+                        ("applicants",),
+                        f"{len(applicants)} applicants; at most {MAX_BATCH}",
+                        "too_many",
+                    )
+                ]
+            )
+        inputs = [(a.features, a.client_id) for a in applicants]
+        request_id, decisions = uuid.uuid4().hex, []
+        if inputs:
+            try:
+                request_id, _, decisions = self._score(inputs, "predict_batch", batch=True)
+            except InputError as err:
+                return bad_request(err)
+            self.decisions.append(request_id, "predict_batch", inputs, decisions)
+        refused = sum(d["prediction"] for d in decisions)
+        return BatchDecisions(
+            request_id=request_id,
+            model_version=self.scorer.version,
+            threshold=self.scorer.threshold,
+            count=len(decisions),
+            approved=len(decisions) - refused,
+            refused=refused,
+            results=decisions,
+        )
+
+    @bentoml.api(input_spec=ExplainRequest, output_spec=Explanation)
+    async def explain(
+        self, features: dict[str, Any], client_id: int | None = None, top_k: int = 10
+    ) -> Explanation:
+        """The decision with its TreeSHAP contributions and, for a refusal, the reasons."""
+        applicants = [(features, client_id)]
+        try:
+            request_id, rows, decisions = self._score(applicants, "explain")
+        except InputError as err:
+            return bad_request(err)
+        decision = decisions[0]
+        explained = self.scorer.explain(rows[0], bool(decision["prediction"]), top_k)
+        codes = [[r["code"] for r in explained["reasons"]]]
+        self.decisions.append(request_id, "explain", applicants, decisions, codes)
+        return Explanation(request_id=request_id, **decision, **explained)
+
+    @bentoml.api
+    def model_info(self) -> dict[str, Any]:
+        """Version, training, data, threshold and costs, quality, importance and cost curve."""
+        package, card = self.scorer.package, self.scorer.package.card
+        threshold = package.threshold
+        return {
+            "name": MODEL_TAG.split(":")[0],
+            "version": package.version,
+            "trained_at": self.trained_at,
+            "data": card["data"],
+            "threshold": threshold["threshold"],
+            "rule": threshold["rule"],
+            "costs": threshold["costs"],
+            "cost_per_applicant": threshold["cost_per_applicant"],
+            "policies": {k: v["cost_per_applicant"] for k, v in threshold["policies"].items()},
+            "risk_bands": threshold["risk_bands"],
+            "metrics": card["metrics"],
+            "feature_count": len(package.schema.features),
+            "input_count": len(package.schema.inputs),
+            "max_batch": MAX_BATCH,
+            "importance": card["importance"],
+            "cost_curve": card["cost_curve"],
+        }
+
+    @bentoml.api
+    def schema(self) -> dict[str, Any]:
+        """The accepted input fields, most important first, with types and category levels."""
+        return {**self.scorer.package.inputs.to_dict(), "max_batch": MAX_BATCH}
+
+    @bentoml.api
+    def population(self) -> dict[str, Any]:
+        """Key fields' distributions among approved and refused training applicants."""
+        return self.scorer.package.card["population"]
+
+    @bentoml.api(input_spec=ClientRequest)
+    def applicant(self, client_id: int) -> dict[str, Any]:
+        """The stored application fields of a test-population applicant, ready to score."""
+        if client_id not in self.scorer.package.applications.index:
+            return bad_request(
+                [
+                    Problem(
+                        ("client_id",),
+                        f"{client_id} is not in the test population",
+                        "unknown_client",
+                    )
+                ]
+            )
+        return {"client_id": client_id, "features": self.scorer.application(client_id)}
+
+
+CreditScoring.add_asgi_middleware(BodyLimit, max_bytes=MAX_BODY)

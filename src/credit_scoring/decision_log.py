@@ -1,0 +1,199 @@
+"""The decision log: every credit decision the service returns, kept for record keeping.
+
+Adverse-action notices and the EU AI Act ask that each decision can be traced to its input,
+model and reasons. The service hands decisions to :class:`DecisionLog`, whose one writer thread
+appends them to SQLite (WAL mode): the response never waits on the disk, concurrent requests
+never interleave writes, and every committed row survives a restart. A closed log has flushed
+everything it was given. ``python -m credit_scoring.decision_log`` exports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import logging
+import queue
+import sqlite3
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import astuple, dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+log = logging.getLogger(__name__)
+
+CREATE = """
+CREATE TABLE IF NOT EXISTS decisions (
+    request_id TEXT NOT NULL,
+    item INTEGER NOT NULL,
+    time TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    threshold REAL NOT NULL,
+    input_hash TEXT NOT NULL,
+    client_id INTEGER,
+    probability REAL NOT NULL,
+    decision TEXT NOT NULL,
+    risk_band TEXT NOT NULL,
+    reasons TEXT NOT NULL,
+    PRIMARY KEY (request_id, item)
+)
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One logged decision. ``reasons`` are the reason codes (JSON), empty unless explained."""
+
+    request_id: str
+    item: int
+    time: str
+    endpoint: str
+    model_version: str
+    threshold: float
+    input_hash: str
+    client_id: int | None
+    probability: float
+    decision: str
+    risk_band: str
+    reasons: str
+
+
+COLUMNS = tuple(f.name for f in fields(Entry))
+
+
+def input_hash(features: Mapping[str, Any], client_id: int | None) -> str:
+    """SHA-256 of the request's input in canonical JSON: the same input, the same hash."""
+    canonical = json.dumps(
+        {"client_id": client_id, "features": features}, sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class DecisionLog:
+    """Appends decisions from any thread; one background thread writes them in order."""
+
+    _STOP = object()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(CREATE)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write, name="decision-log", daemon=True)
+        self._writer.start()
+
+    def _connect(self) -> sqlite3.Connection:
+        # Several worker processes may share the file: wait for its lock rather than fail.
+        return sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+
+    def append(
+        self,
+        request_id: str,
+        endpoint: str,
+        inputs: Sequence[tuple[Mapping[str, Any], int | None]],
+        decisions: Sequence[Mapping[str, Any]],
+        reasons: Sequence[Sequence[str]] | None = None,
+    ) -> None:
+        """Queue the decisions of one request; hashing and writing happen off the caller's path."""
+        self._queue.put((request_id, endpoint, now(), inputs, decisions, reasons))
+
+    def _entries(self, job: tuple) -> Iterator[tuple]:
+        request_id, endpoint, time, inputs, decisions, reasons = job
+        for i, ((features, client_id), d) in enumerate(zip(inputs, decisions, strict=True)):
+            codes = json.dumps(list(reasons[i]) if reasons else [])
+            yield astuple(
+                Entry(
+                    request_id=request_id,
+                    item=i,
+                    time=time,
+                    endpoint=endpoint,
+                    model_version=d["model_version"],
+                    threshold=d["threshold"],
+                    input_hash=input_hash(features, client_id),
+                    client_id=client_id,
+                    probability=d["probability"],
+                    decision=d["decision"],
+                    risk_band=d["risk_band"],
+                    reasons=codes,
+                )
+            )
+
+    def _write(self) -> None:
+        db = self._connect()
+        db.execute("PRAGMA synchronous=NORMAL")
+        insert = f"INSERT INTO decisions VALUES ({', '.join('?' * len(COLUMNS))})"
+        stopping = False
+        while not stopping:
+            jobs = [self._queue.get()]
+            while True:  # take everything already waiting: one transaction for a burst
+                try:
+                    jobs.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = any(job is self._STOP for job in jobs)
+            rows = [row for job in jobs if job is not self._STOP for row in self._entries(job)]
+            try:
+                with db:
+                    db.executemany(insert, rows)
+            except sqlite3.Error:
+                log.exception("decision log %s: could not write %d decisions", self.path, len(rows))
+        db.close()
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer."""
+        self._queue.put(self._STOP)
+        self._writer.join()
+
+
+def read(path: Path) -> Iterator[dict[str, Any]]:
+    """Every logged decision, oldest first."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        db.row_factory = sqlite3.Row
+        for row in db.execute("SELECT * FROM decisions ORDER BY time, request_id, item"):
+            yield dict(row)
+
+
+def export(path: Path, fmt: str, out: TextIO) -> int:
+    """Write the log as CSV or JSON lines; returns the number of decisions written."""
+    count = 0
+    writer = csv.DictWriter(out, fieldnames=COLUMNS) if fmt == "csv" else None
+    if writer:
+        writer.writeheader()
+    for row in read(path):
+        if writer:
+            writer.writerow(row)
+        else:
+            out.write(json.dumps(row) + "\n")
+        count += 1
+    return count
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Export the service's decision log.")
+    parser.add_argument("db", type=Path, help="the SQLite file (CREDIT_SCORING_DECISION_LOG)")
+    parser.add_argument("--format", choices=("csv", "jsonl"), default="jsonl")
+    parser.add_argument("--out", type=Path, help="a file to write; standard output if absent")
+    args = parser.parse_args(argv)
+    if not args.db.exists():
+        parser.exit(1, f"{args.db}: no such decision log\n")
+    if args.out:
+        with args.out.open("w", encoding="utf-8", newline="") as out:
+            count = export(args.db, args.format, out)
+        sys.stderr.write(f"{count} decisions written to {args.out}\n")
+    else:
+        export(args.db, args.format, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""Per-applicant explanations: TreeSHAP contributions in log-odds, and reason codes in words.
+
+LightGBM's ``pred_contrib`` is TreeSHAP on the model's own tree path (identical to SHAP's
+TreeExplainer without a background set), so it is exact for categorical splits too and the
+contributions add up, with the base value, to the model's log-odds for that applicant.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+MAX_REASONS = 4  # adverse-action notices name up to four principal reasons
+
+SOURCES = (  # aggregate prefixes, most specific first
+    ("BURO_ACTIVE_", "active credit-bureau loans"),
+    ("BURO_CLOSED_", "closed credit-bureau loans"),
+    ("BURO_", "credit-bureau loans"),
+    ("PREV_APPROVED_", "approved previous applications"),
+    ("PREV_REFUSED_", "refused previous applications"),
+    ("PREV_", "previous applications"),
+    ("POS_", "POS and cash loan months"),
+    ("INSTAL_", "instalment payments"),
+    ("CC_", "credit card months"),
+)
+STATS = {
+    "MIN": "lowest",
+    "MAX": "highest",
+    "MEAN": "average",
+    "SUM": "total",
+    "VAR": "variability of",
+    "NUNIQUE": "number of distinct",
+    "SIZE": "number of",
+}
+WORDS = {  # how the columns read in a sentence; the rest are spelled out from their names
+    "EXT_SOURCE_1": "external credit score 1",
+    "EXT_SOURCE_2": "external credit score 2",
+    "EXT_SOURCE_3": "external credit score 3",
+    "EXT_SOURCE_MEAN": "average external credit score",
+    "EXT_SOURCE_MIN": "lowest external credit score",
+    "EXT_SOURCE_MAX": "highest external credit score",
+    "EXT_SOURCE_STD": "spread of the external credit scores",
+    "EXT_SOURCE_PROD": "product of the external credit scores",
+    "EXT_SOURCE_COUNT": "number of external credit scores known",
+    "AMT_INCOME_TOTAL": "income",
+    "AMT_CREDIT": "credit amount",
+    "AMT_ANNUITY": "loan annuity",
+    "AMT_GOODS_PRICE": "price of the goods",
+    "CREDIT_INCOME_RATIO": "credit amount relative to income",
+    "ANNUITY_INCOME_RATIO": "annuity relative to income",
+    "ANNUITY_CREDIT_RATIO": "annuity relative to the credit (repayment speed)",
+    "GOODS_CREDIT_RATIO": "goods price relative to the credit",
+    "EMPLOYED_BIRTH_RATIO": "share of life in current employment",
+    "INCOME_PER_PERSON": "income per family member",
+    "DAYS_BIRTH": "age (days before the application, negative)",
+    "DAYS_EMPLOYED": "employment start (days before the application, negative)",
+    "DAYS_EMPLOYED_ANOM": "no employment recorded (pensioner or unemployed)",
+    "DAYS_REGISTRATION": "registration change (days before the application)",
+    "DAYS_ID_PUBLISH": "identity document change (days before the application)",
+    "DAYS_LAST_PHONE_CHANGE": "phone change (days before the application)",
+    "OWN_CAR_AGE": "age of own car",
+    "CNT_CHILDREN": "number of children",
+    "CNT_FAM_MEMBERS": "number of family members",
+    "REGION_RATING_CLIENT": "rating of the region",
+    "REGION_RATING_CLIENT_W_CITY": "rating of the region and city",
+    "REGION_POPULATION_RELATIVE": "population density of the region",
+    "DOCUMENT_COUNT": "number of documents provided",
+    "CONTACT_FLAG_COUNT": "number of contact channels given",
+    "CODE_GENDER": "gender",
+    "NAME_CONTRACT_TYPE": "contract type",
+    "NAME_INCOME_TYPE": "income type",
+    "NAME_EDUCATION_TYPE": "education",
+    "NAME_FAMILY_STATUS": "family status",
+    "NAME_HOUSING_TYPE": "housing",
+    "OCCUPATION_TYPE": "occupation",
+    "ORGANIZATION_TYPE": "employer's organisation type",
+    "FLAG_OWN_CAR": "owns a car",
+    "FLAG_OWN_REALTY": "owns real estate",
+    "DAYS_CREDIT": "days since the credit was opened",
+    "DAYS_CREDIT_ENDDATE": "days until the credit ends",
+    "DAYS_ENDDATE_FACT": "days since the credit was closed",
+    "CREDIT_DAY_OVERDUE": "days overdue",
+    "AMT_CREDIT_MAX_OVERDUE": "largest amount overdue",
+    "AMT_CREDIT_SUM": "credit amount",
+    "AMT_CREDIT_SUM_DEBT": "outstanding debt",
+    "AMT_CREDIT_SUM_OVERDUE": "amount overdue",
+    "DEBT_CREDIT_RATIO": "debt relative to the credit",
+    "DPD": "days past due",
+    "DBD": "days paid before due",
+    "PAYMENT_PERC": "share of the instalment paid",
+    "PAYMENT_DIFF": "instalment minus the amount paid",
+    "SK_DPD": "days past due",
+    "SK_DPD_DEF": "days past due (with tolerance)",
+    "UTILISATION": "credit card utilisation",
+    "APPLICATION_CREDIT_RATIO": "amount asked relative to the amount granted",
+    "COUNT": "number of records",
+}
+ABBREVIATIONS = {"AMT": "amount", "CNT": "count", "CNT_": "count", "DAYS": "days", "NAME": ""}
+
+
+def _spell(column: str) -> str:
+    """A column name in words: known phrases first, then its parts lower-cased."""
+    if column in WORDS:
+        return WORDS[column]
+    parts = [ABBREVIATIONS.get(p, p.lower()) for p in column.split("_")]
+    return " ".join(p for p in parts if p)
+
+
+def describe(feature: str) -> str:
+    """A plain-language name for a model feature, e.g. for a reason code or a chart label."""
+    if feature in WORDS:
+        return WORDS[feature]
+    for prefix, source in SOURCES:
+        if feature.startswith(prefix):
+            body = feature[len(prefix) :]
+            if body == "COUNT":
+                return f"number of {source}"
+            column, _, stat = body.rpartition("_")
+            if stat not in STATS:
+                return f"{_spell(body)} ({source})"
+            inner, _, stat2 = column.rpartition("_")
+            if stat2 in STATS and inner:  # a monthly balance rolled up, then aggregated
+                return f"{STATS[stat]} {STATS[stat2]} {_spell(inner)} ({source})"
+            return f"{STATS[stat]} {_spell(column)} ({source})"
+    if re.fullmatch(r"FLAG_DOCUMENT_\d+", feature):
+        return f"provided document {feature.rsplit('_', 1)[1]}"
+    return _spell(feature)
+
+
+def contributions(booster: lgb.Booster, rows: np.ndarray) -> np.ndarray:
+    """TreeSHAP contributions in log-odds, one row per applicant; the last column is the base."""
+    return booster.predict(rows, pred_contrib=True, num_threads=1)
+
+
+def _format(value: float) -> str:
+    if math.isnan(value):
+        return "missing"
+    if value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def reason_text(description: str, value: Any, typical: float | None) -> str:
+    """Why a feature pushed toward default, in the words of an adverse-action notice.
+
+    ``value`` is as the caller knows it (a label, a number, or None when missing); a number is
+    set against the typical (median) training value, which is what "high" and "low" mean.
+    """
+    if value is None:
+        return f"{description}: not known"
+    if isinstance(value, str):
+        return f"{description}: {value}"
+    if typical is None or math.isnan(typical) or value == typical:
+        return f"{description}: {_format(value)}"
+    level = "high" if value > typical else "low"
+    return f"{description} is {level} ({_format(value)}; typical {_format(typical)})"
+
+
+def explanation(
+    row: np.ndarray,
+    contribution: np.ndarray,
+    *,
+    features: Sequence[str],
+    categorical: Mapping[str, Sequence[str]],
+    typical: Mapping[str, float],
+    top_k: int,
+    refused: bool,
+) -> dict[str, Any]:
+    """The top-k contributions of one applicant and, if refused, the reasons in words.
+
+    ``row`` is the model's feature row (category codes included), ``contribution`` that
+    applicant's row of :func:`contributions`. Reasons are the strongest features pushing toward
+    default, only for a refusal, as an adverse-action notice gives them.
+    """
+    base, parts = float(contribution[-1]), contribution[:-1]
+    order = np.argsort(-np.abs(parts), kind="stable")
+
+    def item(i: int) -> dict[str, Any]:
+        name = features[i]
+        value = _shown(row[i], categorical.get(name))
+        return {
+            "feature": name,
+            "description": describe(name),
+            "value": value,
+            "contribution": float(parts[i]),
+            "direction": "raises risk" if parts[i] > 0 else "lowers risk",
+        }
+
+    top = [item(int(i)) for i in order[:top_k]]
+    reasons = []
+    if refused:
+        for i in np.argsort(-parts, kind="stable")[:MAX_REASONS]:
+            if parts[i] <= 0:
+                break
+            entry = item(int(i))
+            text = reason_text(
+                entry["description"][:1].upper() + entry["description"][1:],
+                entry["value"],
+                typical.get(entry["feature"]),
+            )
+            reasons.append({"code": entry["feature"], "text": text})
+    return {
+        "base_value": base,
+        "log_odds": base + float(parts.sum()),
+        "contributions": top,
+        "other_contribution": float(parts[order[top_k:]].sum()),
+        "reasons": reasons,
+    }
+
+
+def _shown(code: float, levels: Sequence[str] | None) -> Any:
+    """A feature value as the caller knows it: the label of a category, None when missing."""
+    if math.isnan(code):
+        return None
+    if levels is None:
+        return float(code)
+    return levels[int(code)] if int(code) < len(levels) else "unknown level"

@@ -1,0 +1,257 @@
+"""The package the service loads: every artifact it needs, under a version made of its content.
+
+The package stage writes these files into a folder and saves the folder in the BentoML model
+store; the service (and the FastAPI baseline, and the tests) read it back with
+:meth:`Package.load`. Nothing in it is typed twice: the threshold, the costs and the bands are
+``threshold.json`` as the threshold stage wrote it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from credit_scoring.cost import RiskBands, cost_curve, thin_curve
+from credit_scoring.explain import describe
+from credit_scoring.features import KEY, FeatureSchema
+from credit_scoring.io import atomic_path, write_json, write_parquet, write_text
+from credit_scoring.validation import RequestSchema
+
+log = logging.getLogger(__name__)
+
+MODEL, SCHEMA, THRESHOLD = "model.txt", "feature_schema.json", "threshold.json"
+INPUTS, CARD = "inputs.json", "card.json"
+KNOWN_IDS, KNOWN_HISTORY, APPLICATIONS = (
+    "known_ids.npy",
+    "known_history.npy",
+    "applications.parquet",
+)
+FILES = (MODEL, SCHEMA, THRESHOLD, INPUTS, CARD, KNOWN_IDS, KNOWN_HISTORY, APPLICATIONS)
+
+
+class PackageError(RuntimeError):
+    """The package is incomplete or its parts disagree; the service must not start on it."""
+
+
+def gain_order(booster: lgb.Booster) -> list[tuple[str, float]]:
+    """Features by total gain, strongest first (ties by name, so the order is reproducible)."""
+    gains = booster.feature_importance(importance_type="gain")
+    pairs = sorted(zip(booster.feature_name(), gains, strict=True), key=lambda t: (-t[1], t[0]))
+    return [(name, float(gain)) for name, gain in pairs]
+
+
+def _histograms(values: np.ndarray, refused: np.ndarray, bins: int) -> dict[str, Any]:
+    """One feature's distribution among approved and refused applicants, on shared bins."""
+    present = values[~np.isnan(values)]
+    if present.size == 0:
+        return {"edges": [], "approved": [], "refused": []}
+    edges = np.unique(np.quantile(present, np.linspace(0.01, 0.99, bins + 1)))
+    out: dict[str, Any] = {"edges": edges.tolist()}
+    for label, mask in (("approved", ~refused), ("refused", refused)):
+        group = values[mask & ~np.isnan(values)]
+        counts, _ = np.histogram(np.clip(group, edges[0], edges[-1]), bins=edges)
+        out[label] = (counts / max(group.size, 1)).tolist()
+        out[f"{label}_median"] = float(np.median(group)) if group.size else None
+    return out
+
+
+def model_card(
+    *,
+    booster: lgb.Booster,
+    features: pd.DataFrame,
+    oof: tuple[np.ndarray, np.ndarray],
+    threshold: Mapping[str, Any],
+    data: Mapping[str, Any],
+    compare: Sequence[str],
+    importance_top: int,
+    curve_points: int,
+    bins: int,
+) -> dict[str, Any]:
+    """What the service tells about its model beyond a score: quality, cost, importance, peers.
+
+    ``features`` is the training feature table; ``oof`` its labels and out-of-fold scores, the
+    honest basis for every population figure (the final model has seen these applicants).
+    """
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    y, p = oof
+    refused = p >= threshold["threshold"]
+    costs = {"cost_fn": threshold["costs"]["fn"], "cost_fp": threshold["costs"]["fp"]}
+    curve = thin_curve(cost_curve(y, p, **costs), max_points=curve_points)
+    return {
+        "metrics": {
+            "oof_auc": float(roc_auc_score(y, p)),
+            "oof_logloss": float(log_loss(y, p)),
+            "applicants": int(y.size),
+            "default_rate": float(y.mean()),
+            "refused_share": float(refused.mean()),
+        },
+        "data": dict(data),
+        "importance": [
+            {"feature": name, "description": describe(name), "gain": gain}
+            for name, gain in gain_order(booster)[:importance_top]
+        ],
+        "cost_curve": curve[["threshold", "cost_per_applicant"]].to_dict(orient="records"),
+        "population": {
+            name: _histograms(features[name].to_numpy("float64"), refused, bins) for name in compare
+        },
+        "typical": {
+            name: float(value)
+            for name, value in features.drop(columns=[KEY, "TARGET"], errors="ignore")
+            .median()
+            .items()
+            if not np.isnan(value)
+        },
+    }
+
+
+def write_package(
+    folder: Path,
+    *,
+    model_text: str,
+    schema: FeatureSchema,
+    inputs: RequestSchema,
+    threshold: Mapping[str, Any],
+    card: Mapping[str, Any],
+    known_ids: np.ndarray,
+    known_history: np.ndarray,
+    applications: pd.DataFrame,
+) -> dict[str, str]:
+    """Write the package's files into ``folder``; returns each file's SHA-256.
+
+    ``known_ids`` (sorted) and ``known_history`` (their aggregate rows in schema order) are the
+    applicants a request may name by ``client_id``; ``applications`` the stored application
+    fields of those a screen may look up.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text(model_text, folder / MODEL)
+    write_json(schema.to_dict(), folder / SCHEMA)
+    write_json(dict(threshold), folder / THRESHOLD)
+    write_json(inputs.to_dict(), folder / INPUTS)
+    write_json(dict(card), folder / CARD)
+    if np.any(np.diff(known_ids) <= 0):
+        raise ValueError("known_ids must be sorted and unique")
+    for name, array in ((KNOWN_IDS, known_ids), (KNOWN_HISTORY, known_history)):
+        with atomic_path(folder / name) as tmp, tmp.open("wb") as fh:
+            np.save(fh, np.ascontiguousarray(array))
+    write_parquet(applications[[KEY, *schema.inputs]].reset_index(drop=True), folder / APPLICATIONS)
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in FILES}
+
+
+def package_version(hashes: Mapping[str, str]) -> str:
+    """A version made of the content: two packages differ in version iff a file differs."""
+    digest = hashlib.sha256()
+    for name in sorted(hashes):
+        digest.update(f"{name}={hashes[name]}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def save_to_store(
+    folder: Path, *, name: str, version: str, metadata: Mapping[str, Any]
+) -> tuple[str, bool]:
+    """Save the package folder in the BentoML model store; returns the tag and whether it is new.
+
+    A version already in the store holds the same content, so it is kept as it is.
+    """
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    tag = f"{name}:{version}"
+    try:
+        bentoml.models.get(tag)
+        return tag, False
+    except NotFound:
+        pass
+    with bentoml.models.create(tag, metadata=dict(metadata)) as model:
+        for file in FILES:
+            (Path(model.path) / file).write_bytes((folder / file).read_bytes())
+    return tag, True
+
+
+@dataclass(frozen=True)
+class Package:
+    """A loaded package: the model, its contracts and the history of known applicants."""
+
+    booster: lgb.Booster
+    schema: FeatureSchema
+    inputs: RequestSchema
+    threshold: Mapping[str, Any]
+    card: Mapping[str, Any]
+    known_ids: np.ndarray
+    known_history: np.ndarray
+    applications: pd.DataFrame
+    version: str
+
+    @property
+    def bands(self) -> RiskBands:
+        return RiskBands.from_dict(self.threshold["risk_bands"])
+
+    @classmethod
+    def load(cls, folder: Path, version: str) -> Package:
+        """Load a package folder and check that its parts agree (else :class:`PackageError`)."""
+        missing = [name for name in FILES if not (folder / name).exists()]
+        if missing:
+            raise PackageError(f"package {folder} lacks {missing}; rerun `dvc repro package`")
+        package = cls(
+            booster=lgb.Booster(model_file=str(folder / MODEL)),
+            schema=FeatureSchema.from_json((folder / SCHEMA).read_text()),
+            inputs=RequestSchema.from_dict(json.loads((folder / INPUTS).read_text())),
+            threshold=json.loads((folder / THRESHOLD).read_text()),
+            card=json.loads((folder / CARD).read_text()),
+            known_ids=np.load(folder / KNOWN_IDS),
+            known_history=np.load(folder / KNOWN_HISTORY, mmap_mode="r"),
+            applications=pd.read_parquet(folder / APPLICATIONS).set_index(KEY),
+            version=version,
+        )
+        package.check()
+        return package
+
+    def check(self) -> None:
+        """Refuse a package whose model, feature schema and history table disagree."""
+        model_features = self.booster.feature_name()
+        if model_features != list(self.schema.features):
+            extra = sorted(set(model_features) - set(self.schema.features))[:5]
+            absent = sorted(set(self.schema.features) - set(model_features))[:5]
+            raise PackageError(
+                f"the model has {len(model_features)} features and the feature schema "
+                f"{len(self.schema.features)}, or another order (only in the model: {extra}; "
+                f"only in the schema: {absent}); package a model trained on this schema"
+            )
+        if self.known_history.shape != (self.known_ids.size, len(self.schema.aggregates)):
+            raise PackageError(
+                f"the history table is {self.known_history.shape}, but the schema has "
+                f"{len(self.schema.aggregates)} aggregates for {self.known_ids.size} applicants"
+            )
+        if set(self.inputs.fields) != set(self.schema.inputs):
+            raise PackageError("inputs.json and the feature schema list different input fields")
+        if not 0.0 <= float(self.threshold["threshold"]) <= 1.0 + 1e-12:
+            raise PackageError(f"threshold {self.threshold['threshold']} is not a probability")
+
+    def is_known(self, client_id: int) -> bool:
+        """Whether the package holds this applicant's history (train or test population)."""
+        at = int(np.searchsorted(self.known_ids, client_id))
+        return at < self.known_ids.size and int(self.known_ids[at]) == client_id
+
+    def history(self, client_ids: Sequence[int | None]) -> np.ndarray:
+        """Aggregate rows for the given applicants (NaN for None); unknown ids raise KeyError."""
+        rows = np.full((len(client_ids), len(self.schema.aggregates)), np.nan)
+        wanted = [(i, cid) for i, cid in enumerate(client_ids) if cid is not None]
+        if wanted:
+            ids = np.array([cid for _, cid in wanted], dtype="int64")
+            if self.known_ids.size == 0:
+                raise KeyError(int(ids[0]))
+            at = np.searchsorted(self.known_ids, ids).clip(max=self.known_ids.size - 1)
+            unknown = ids[self.known_ids[at] != ids]
+            if unknown.size:
+                raise KeyError(int(unknown[0]))
+            rows[[i for i, _ in wanted]] = self.known_history[at]
+        return rows

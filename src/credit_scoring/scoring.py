@@ -1,0 +1,108 @@
+"""From a scoring request to a decision: validate, transform, predict, decide, explain.
+
+The BentoML service and the FastAPI baseline both call this, so they serve the same model
+through the same code; the transform is :func:`credit_scoring.features.transform`, the very
+function the features stage runs on the whole population.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from credit_scoring.explain import contributions, explanation
+from credit_scoring.features import KEY, columns_from_records, transform
+from credit_scoring.packaging import Package
+from credit_scoring.validation import InputError, Location, Problem
+
+Applicant = tuple[Mapping[str, Any], int | None]  # raw application fields, optional SK_ID_CURR
+
+
+class Scorer:
+    """Scores applicants with a loaded :class:`Package`; stateless between calls."""
+
+    def __init__(self, package: Package) -> None:
+        self.package = package
+        self.threshold = float(package.threshold["threshold"])
+        self.bands = package.bands
+        self.version = package.version
+        self._typical = package.card["typical"]
+
+    def rows(self, applicants: Sequence[Applicant], loc: Location = ()) -> np.ndarray:
+        """The model's feature rows; :class:`InputError` names every invalid field.
+
+        ``loc`` prefixes the location of a problem (``("applicants",)`` in a batch, where
+        each applicant's index follows it).
+        """
+        batch = bool(loc)
+        problems: list[Problem] = []
+        for i, (features, client_id) in enumerate(applicants):
+            where = (*loc, i) if batch else ()
+            problems += self.package.inputs.problems(features, loc=(*where, "features"))
+            if client_id is not None and not self.package.is_known(client_id):
+                problems.append(
+                    Problem(
+                        (*where, "client_id"),
+                        f"{client_id} is not a known applicant ({KEY}); "
+                        "leave client_id out to score without credit history",
+                        "unknown_client",
+                    )
+                )
+        if problems:
+            raise InputError(problems)
+        columns = columns_from_records(
+            [features for features, _ in applicants], self.package.schema
+        )
+        history = self.package.history([client_id for _, client_id in applicants])
+        return transform(columns, history, self.package.schema)
+
+    def probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """Probability of default; one thread, as a request is one row or a small batch."""
+        return self.package.booster.predict(rows, num_threads=1)
+
+    def decisions(
+        self, probabilities: np.ndarray, client_ids: Sequence[int | None]
+    ) -> list[dict[str, Any]]:
+        """The decision for each applicant: refuse when the probability reaches the threshold."""
+        bands = self.bands.bands(probabilities)
+        return [
+            {
+                "client_id": client_id,
+                "probability": float(p),
+                "prediction": int(p >= self.threshold),
+                "decision": "refuse" if p >= self.threshold else "approve",
+                "risk_band": str(band),
+                "threshold": self.threshold,
+                "model_version": self.version,
+            }
+            for p, band, client_id in zip(probabilities, bands, client_ids, strict=True)
+        ]
+
+    def explain(self, row: np.ndarray, refused: bool, top_k: int) -> dict[str, Any]:
+        """TreeSHAP contributions of one applicant's row, and reason codes when refused."""
+        schema = self.package.schema
+        return explanation(
+            row,
+            contributions(self.package.booster, row[None, :])[0],
+            features=schema.features,
+            categorical=schema.categorical,
+            typical=self._typical,
+            top_k=top_k,
+            refused=refused,
+        )
+
+    def application(self, client_id: int) -> dict[str, Any]:
+        """The stored application fields of a known applicant of the test population."""
+        row = self.package.applications.loc[client_id]
+        return {name: (None if _missing(v) else _plain(v)) for name, v in row.items()}
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the JSON value a client would send back."""
+    return value.item() if isinstance(value, np.generic) else value

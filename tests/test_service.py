@@ -1,0 +1,384 @@
+"""The BentoML service over real HTTP: every endpoint, every bad input, parity, the decision log.
+
+The `service` fixture serves a small pipeline run packaged into a fresh model store; the tests
+compare its answers with the artifacts that run wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, Server
+from credit_scoring.cost import RiskBands
+from credit_scoring.decision_log import input_hash
+from credit_scoring.features import KEY, FeatureSchema
+
+pytestmark = pytest.mark.slow
+
+
+def post(server: Server, endpoint: str, body: object, **options) -> httpx.Response:
+    return httpx.post(f"{server.url}/{endpoint}", json=body, timeout=60, **options)
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """Application rows as a client sends them: JSON values, missing fields left out."""
+    out = []
+    for row in frame.drop(columns=[KEY, "TARGET"], errors="ignore").to_dict(orient="records"):
+        out.append({k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))})
+    return out
+
+
+@pytest.fixture(scope="module")
+def run(packaged) -> dict:
+    """The packaged run's artifacts: raw test applications, the pipeline's features and model."""
+    work = packaged["work"]
+    params = packaged["params"]
+    schema = FeatureSchema.from_json((work / params["features"]["schema"]).read_text())
+    features = pd.read_parquet(work / params["features"]["test"])
+    booster = lgb.Booster(model_file=str(work / params["train"]["model"]))
+    return {
+        "applications": pd.read_parquet(
+            work / params["data"]["raw_dir"] / "application_test.parquet"
+        ),
+        "expected": pd.Series(
+            booster.predict(features[list(schema.features)].to_numpy()), index=features[KEY]
+        ),
+        "threshold": json.loads((work / params["cost"]["out"]).read_text()),
+        "schema": schema,
+    }
+
+
+def test_predict_returns_a_consistent_decision(service, run, packaged):
+    app = run["applications"].iloc[0]
+    body = {"features": records(run["applications"].iloc[[0]])[0], "client_id": int(app[KEY])}
+    response = post(service, "predict", body)
+    assert response.status_code == 200, response.text
+    out = response.json()
+    threshold = run["threshold"]["threshold"]
+    assert out["threshold"] == threshold
+    assert out["model_version"] == packaged["manifest"]["version"]
+    assert out["client_id"] == app[KEY]
+    assert 0 < out["probability"] < 1
+    assert out["prediction"] == int(out["probability"] >= threshold)
+    assert out["decision"] == ("refuse" if out["prediction"] else "approve")
+    assert out["risk_band"] == RiskBands.from_dict(run["threshold"]["risk_bands"]).band(
+        out["probability"]
+    )
+    assert len(out["request_id"]) == 32
+
+
+def test_service_equals_the_pipeline_batch_prediction(service, run):
+    """Parity to 1e-9 for 300 applicants, through the batch endpoint and one by one."""
+    sample = run["applications"].head(300)
+    ids = sample[KEY].astype(int).tolist()
+    applicants = [
+        {"features": f, "client_id": i} for f, i in zip(records(sample), ids, strict=True)
+    ]
+    batch = post(service, "predict_batch", {"applicants": applicants})
+    assert batch.status_code == 200, batch.text
+    got = np.array([r["probability"] for r in batch.json()["results"]])
+    expected = run["expected"].loc[ids].to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+    for applicant, want in list(zip(applicants, expected, strict=True))[:40]:
+        single = post(service, "predict", applicant).json()["probability"]
+        assert abs(single - want) <= 1e-9
+
+
+def test_batch_counts_decisions_and_answers_an_empty_batch(service, run):
+    sample = run["applications"].head(50)
+    applicants = [
+        {"features": f, "client_id": int(i)}
+        for f, i in zip(records(sample), sample[KEY], strict=True)
+    ]
+    out = post(service, "predict_batch", {"applicants": applicants}).json()
+    assert out["count"] == 50 == len(out["results"])
+    assert out["refused"] == sum(r["decision"] == "refuse" for r in out["results"])
+    assert out["approved"] == 50 - out["refused"]
+    assert [r["client_id"] for r in out["results"]] == sample[KEY].tolist()
+    empty = post(service, "predict_batch", {"applicants": []})
+    assert empty.status_code == 200
+    assert {k: empty.json()[k] for k in ("count", "approved", "refused", "results")} == {
+        "count": 0,
+        "approved": 0,
+        "refused": 0,
+        "results": [],
+    }
+
+
+def explained(service: Server, run: dict, row: int, top_k: int | None = None) -> dict:
+    app = run["applications"].iloc[row]
+    body = {"features": records(run["applications"].iloc[[row]])[0], "client_id": int(app[KEY])}
+    if top_k:
+        body["top_k"] = top_k
+    response = post(service, "explain", body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_explain_contributions_add_up_to_the_log_odds(service, run):
+    n = len(run["schema"].features)
+    out = explained(service, run, 1, top_k=n)
+    assert len(out["contributions"]) == n
+    total = out["base_value"] + sum(c["contribution"] for c in out["contributions"])
+    assert abs(total - out["log_odds"]) < 1e-6
+    assert abs(out["other_contribution"]) < 1e-12
+    p = out["probability"]
+    assert abs(out["log_odds"] - math.log(p / (1 - p))) < 1e-6
+    default = explained(service, run, 1)
+    assert len(default["contributions"]) == 10
+    tail = default["base_value"] + default["other_contribution"]
+    assert (
+        abs(tail + sum(c["contribution"] for c in default["contributions"]) - out["log_odds"])
+        < 1e-6
+    )
+    strengths = [abs(c["contribution"]) for c in default["contributions"]]
+    assert strengths == sorted(strengths, reverse=True)
+
+
+def test_refusals_carry_up_to_four_reasons_and_approvals_none(service, run):
+    decided = {"refuse": None, "approve": None}
+    for row in range(len(run["applications"])):
+        out = explained(service, run, row)
+        if decided[out["decision"]] is None:
+            decided[out["decision"]] = out
+        if all(decided.values()):
+            break
+    refused, approved = decided["refuse"], decided["approve"]
+    assert approved["reasons"] == []
+    assert 1 <= len(refused["reasons"]) <= 4
+    full = {
+        c["feature"]: c
+        for c in post(
+            service,
+            "explain",
+            {
+                "features": records(
+                    run["applications"][run["applications"][KEY] == refused["client_id"]]
+                )[0],
+                "client_id": refused["client_id"],
+                "top_k": len(run["schema"].features),
+            },
+        ).json()["contributions"]
+    }
+    pushes = [full[r["code"]]["contribution"] for r in refused["reasons"]]
+    assert all(c > 0 for c in pushes)
+    assert pushes == sorted(pushes, reverse=True)
+    assert all(r["text"] and r["code"] not in r["text"] for r in refused["reasons"])
+
+
+BAD_INPUTS = [
+    ({"features": {"AMT_CREDT": 1.0}}, ["features", "AMT_CREDT"], "did you mean AMT_CREDIT"),
+    ({"features": {"AMT_CREDIT": "a lot"}}, ["features", "AMT_CREDIT"], "expected a number"),
+    ({"features": {"AMT_CREDIT": True}}, ["features", "AMT_CREDIT"], "expected a number"),
+    ({"features": {"CNT_CHILDREN": 1.5}}, ["features", "CNT_CHILDREN"], "whole number"),
+    ({"features": {"CODE_GENDER": "X"}}, ["features", "CODE_GENDER"], "not a level"),
+    ({"features": {"CODE_GENDER": 1}}, ["features", "CODE_GENDER"], "as a string"),
+    ({"features": {"SK_ID_CURR": 100002}}, ["features", "SK_ID_CURR"], "client_id"),
+    ({"features": {"TARGET": 1}}, ["features", "TARGET"], "what the model predicts"),
+    ({"features": {}, "client_id": 1}, ["client_id"], "not a known applicant"),
+    ({"features": {}, "client_id": "100002"}, ["client_id"], "valid integer"),
+    ({"feature": {}}, ["feature"], "Extra inputs"),
+    ({"features": []}, ["features"], "should be an object"),
+]
+
+
+@pytest.mark.parametrize(("body", "loc", "message"), BAD_INPUTS)
+def test_bad_input_is_a_400_naming_the_field(service, body, loc, message):
+    for endpoint in ("predict", "explain"):
+        response = post(service, endpoint, body)
+        assert response.status_code == 400, response.text
+        detail = response.json()["detail"]
+        problem = next(p for p in detail if p["loc"] == loc)
+        assert message in problem["msg"], problem
+    batch = post(service, "predict_batch", {"applicants": [{"features": {}}, body]})
+    assert batch.status_code == 400, batch.text
+    assert any(p["loc"] == ["applicants", 1, *loc] for p in batch.json()["detail"])
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_are_refused(service, literal):
+    body = f'{{"features": {{"AMT_INCOME_TOTAL": {literal}}}}}'
+    response = httpx.post(
+        f"{service.url}/predict", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    problem = response.json()["detail"][0]
+    assert problem["loc"] == ["features", "AMT_INCOME_TOTAL"]
+    assert "finite" in problem["msg"]
+
+
+def test_malformed_bodies_and_oversized_requests(service):
+    headers = {"content-type": "application/json"}
+    broken = httpx.post(f"{service.url}/predict", content='{"features": ', headers=headers)
+    assert broken.status_code == 400
+    assert "Invalid JSON" in broken.json()["detail"][0]["msg"]
+    listed = httpx.post(f"{service.url}/predict", content="[1, 2]", headers=headers)
+    assert listed.status_code == 400
+    over = post(service, "predict_batch", {"applicants": [{"features": {}}] * 2001})
+    assert over.status_code == 400
+    assert over.json()["detail"][0]["loc"] == ["applicants"]
+    assert "at most 2000" in over.json()["error"]
+    huge = httpx.post(
+        f"{service.url}/predict",
+        content=b'{"features": {"x": "' + b"a" * (17 * 2**20) + b'"}}',
+        headers=headers,
+        timeout=60,
+    )
+    assert huge.status_code == 413
+    assert "limit" in huge.json()["error"]
+
+
+def test_model_info_schema_population_and_lookup(service, run, packaged):
+    info = post(service, "model_info", {}).json()
+    threshold = run["threshold"]
+    assert info["version"] == packaged["manifest"]["version"]
+    assert info["threshold"] == threshold["threshold"]
+    assert info["costs"] == threshold["costs"] == {"fn": 10, "fp": 1}
+    assert info["cost_per_applicant"] == threshold["cost_per_applicant"]
+    assert (
+        info["policies"]["approve_all"]
+        == threshold["policies"]["approve_all"]["cost_per_applicant"]
+    )
+    assert 0.5 < info["metrics"]["oof_auc"] < 1
+    assert info["feature_count"] == len(run["schema"].features)
+    assert info["data"]["n_train"] == 3000
+    assert info["trained_at"]
+    assert len(info["importance"]) == 30
+    assert min(c["cost_per_applicant"] for c in info["cost_curve"]) == pytest.approx(
+        threshold["cost_per_applicant"], abs=0.02
+    )
+
+    fields = post(service, "schema", {}).json()["fields"]
+    by_name = {f["name"]: f for f in fields}
+    assert set(by_name) == set(run["schema"].inputs)
+    assert by_name["CODE_GENDER"]["type"] == "category"
+    assert set(by_name["CODE_GENDER"]["levels"]) >= {"F", "M"}
+    assert by_name["CNT_CHILDREN"]["type"] == "integer"
+    assert by_name["AMT_CREDIT"]["type"] == "number"
+
+    population = post(service, "population", {}).json()
+    ext = population["EXT_SOURCE_2"]
+    assert sum(ext["approved"]) == pytest.approx(1) and sum(ext["refused"]) == pytest.approx(1)
+    assert ext["approved_median"] > ext["refused_median"]  # a higher score is safer
+
+    app = run["applications"].iloc[5]
+    looked_up = post(service, "applicant", {"client_id": int(app[KEY])}).json()
+    sent = records(run["applications"].iloc[[5]])[0]
+    assert {k: v for k, v in looked_up["features"].items() if v is not None} == sent
+    unknown = post(service, "applicant", {"client_id": 1})
+    assert unknown.status_code == 400 and unknown.json()["detail"][0]["loc"] == ["client_id"]
+
+
+def test_health_endpoints(service):
+    for path in ("livez", "readyz", "healthz"):
+        assert httpx.get(f"{service.url}/{path}").status_code == 200
+    assert "bentoml_service_request_total" in httpx.get(f"{service.url}/metrics").text
+
+
+def export(db: Path) -> list[dict]:
+    done = subprocess.run(
+        [sys.executable, "-m", "credit_scoring.decision_log", str(db), "--format", "jsonl"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_decision_log_is_complete_under_concurrency_and_survives_a_restart(packaged, run, tmp_path):
+    db = tmp_path / "decisions.sqlite3"
+    env = {**packaged["env"], "CREDIT_SCORING_DECISION_LOG": str(db)}
+    sample = run["applications"].head(40)
+    bodies = [
+        {"features": f, "client_id": int(i)}
+        for f, i in zip(records(sample), sample[KEY], strict=True)
+    ]
+    server = Server(env, tmp_path / "first.log").start()
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda b: post(server, "predict", b).json(), bodies * 4))
+        explanation = post(server, "explain", bodies[0]).json()
+    finally:
+        server.stop()
+    logged = export(db)
+    assert len(logged) == len(answers) + 1
+    by_id = {row["request_id"]: row for row in logged}
+    assert len(by_id) == len(logged)
+    for body, answer in zip(bodies * 4, answers, strict=True):
+        row = by_id[answer["request_id"]]
+        assert row["probability"] == answer["probability"]
+        assert row["decision"] == answer["decision"]
+        assert row["model_version"] == answer["model_version"]
+        assert row["threshold"] == answer["threshold"]
+        assert row["input_hash"] == input_hash(body["features"], body["client_id"])
+        assert row["endpoint"] == "predict"
+    assert json.loads(by_id[explanation["request_id"]]["reasons"]) == [
+        r["code"] for r in explanation["reasons"]
+    ]
+
+    again = Server(env, tmp_path / "second.log").start()
+    try:
+        batch = post(again, "predict_batch", {"applicants": bodies[:3]}).json()
+    finally:
+        again.stop()
+    after = export(db)
+    assert len(after) == len(logged) + 3
+    rows = [r for r in after if r["request_id"] == batch["request_id"]]
+    assert [r["item"] for r in rows] == [0, 1, 2]
+    csv = subprocess.run(
+        [sys.executable, "-m", "credit_scoring.decision_log", str(db), "--format", "csv"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert csv[0].startswith("request_id,item,time") and len(csv) == len(after) + 1
+
+
+def serve_and_expect_refusal(env: dict, log: Path) -> str:
+    args = [str(Path(sys.executable).parent / "bentoml"), "serve", "service:CreditScoring"]
+    done = subprocess.run(
+        [*args, "--port", "0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode != 0
+    return done.stdout + done.stderr
+
+
+def test_the_service_refuses_to_start_on_a_package_whose_parts_disagree(packaged, tmp_path):
+    store = Path(packaged["env"]["BENTOML_HOME"])
+    tag = packaged["manifest"]["tag"]
+    source = store / "models" / tag.replace(":", "/")
+    schema = json.loads((source / "feature_schema.json").read_text())
+    schema["aggregates"] = schema["aggregates"][:-1]
+    schema["features"] = schema["features"][:-1]
+    env = {**packaged["env"], "BENTOML_HOME": str(tmp_path / "store")}
+    script = (
+        "import bentoml, shutil, sys, pathlib\n"
+        "src = pathlib.Path(sys.argv[1])\n"
+        "with bentoml.models.create('credit_scoring:broken') as m:\n"
+        "    for f in src.iterdir():\n"
+        "        if f.name != 'model.yaml': shutil.copy(f, m.path)\n"
+        "    pathlib.Path(m.path, 'feature_schema.json').write_text(sys.argv[2])\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, str(source), json.dumps(schema)], env=env, check=True
+    )
+    out = serve_and_expect_refusal(
+        {**env, "CREDIT_SCORING_MODEL": "credit_scoring:broken"}, tmp_path
+    )
+    assert "refuses to start" in out and "features" in out
+    assert "Traceback" not in out
+    missing = serve_and_expect_refusal(
+        {**env, "CREDIT_SCORING_MODEL": "credit_scoring:nope"}, tmp_path
+    )
+    assert "not in the BentoML model store" in missing and "dvc repro package" in missing
