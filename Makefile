@@ -9,7 +9,7 @@ export BENTOML_DO_NOT_TRACK := true
 export GRADIO_ANALYTICS_ENABLED := False
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test lint format params plots bench clean
+.PHONY: setup repro test lint format params plots bench serve bento clean
 
 setup: $(STAMP)
 
@@ -47,6 +47,15 @@ plots: setup
 	python -m credit_scoring.plots .dvc/tmp/offline-plots.html
 	dvc plots diff $(REVS) --html-template .dvc/tmp/offline-plots.html -o reports/plots
 	@echo "Open reports/plots/index.html"
+
+# The service on the package that `make repro` saved (models/package.json names its tag).
+MODEL_TAG = $(shell python3 -c "import json; print(json.load(open('models/package.json'))['tag'])")
+serve: setup
+	CREDIT_SCORING_MODEL=$(MODEL_TAG) bentoml serve service:CreditScoring --port 3000
+
+bento: setup
+	CREDIT_SCORING_MODEL=$(MODEL_TAG) bentoml build
+	@echo "With a Docker engine: bentoml containerize credit_scoring:latest"
 
 bench: setup
 	python -m benchmarks.synthetic_generation
