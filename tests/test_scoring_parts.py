@@ -1,0 +1,100 @@
+"""Unit tests of the service's parts: validation, plain-language names, versions, the log."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from credit_scoring.decision_log import DecisionLog, export, input_hash
+from credit_scoring.explain import describe, reason_text
+from credit_scoring.packaging import package_version
+from credit_scoring.validation import Field, RequestSchema
+
+SCHEMA = RequestSchema(
+    [
+        Field("AMT_CREDIT", "number"),
+        Field("CNT_CHILDREN", "integer"),
+        Field("CODE_GENDER", "category", ("F", "M", "XNA")),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("features", "problem"),
+    [
+        ({"AMT_CREDIT": 1.0, "CNT_CHILDREN": 2, "CODE_GENDER": "XNA"}, None),
+        ({"AMT_CREDIT": None, "CNT_CHILDREN": 2.0}, None),
+        ({"AMT_CREDT": 1.0}, "unknown field; did you mean AMT_CREDIT?"),
+        ({"zzz": 1.0}, "unknown field; see the schema endpoint"),
+        ({"AMT_CREDIT": "1"}, "expected a number, got str"),
+        ({"AMT_CREDIT": False}, "expected a number, got bool"),
+        ({"AMT_CREDIT": float("nan")}, "expected a finite number, got nan"),
+        ({"CNT_CHILDREN": 0.5}, "expected a whole number, got 0.5"),
+        ({"CODE_GENDER": "f"}, "'f' is not a level of CODE_GENDER; allowed: ['F', 'M', 'XNA']"),
+    ],
+)
+def test_validation_names_the_field_and_the_problem(features, problem):
+    found = SCHEMA.problems(features)
+    if problem is None:
+        assert found == []
+    else:
+        assert [p.msg for p in found] == [problem]
+        assert found[0].loc[0] == "features"
+
+
+def test_plain_language_names():
+    assert describe("EXT_SOURCE_MEAN") == "average external credit score"
+    assert describe("BURO_ACTIVE_AMT_CREDIT_SUM_DEBT_MAX") == (
+        "highest outstanding debt (active credit-bureau loans)"
+    )
+    assert describe("INSTAL_DPD_MEAN") == "average days past due (instalment payments)"
+    assert describe("PREV_REFUSED_COUNT") == "number of refused previous applications"
+    assert describe("BURO_MONTHS_BALANCE_SIZE_SUM") == (
+        "total number of months balance (credit-bureau loans)"
+    )
+    assert describe("FLAG_DOCUMENT_3") == "provided document 3"
+    assert reason_text("Income", 50_000.0, 150_000.0) == "Income is low (50,000; typical 150,000)"
+    assert reason_text("Income type", "Unemployed", None) == "Income type: Unemployed"
+    assert reason_text("External credit score 1", None, 0.5) == "External credit score 1: not known"
+
+
+def test_version_follows_the_content():
+    a = {"model.txt": "1" * 64, "threshold.json": "2" * 64}
+    assert package_version(a) == package_version(dict(reversed(a.items())))
+    assert package_version(a) != package_version({**a, "model.txt": "3" * 64})
+
+
+def test_decision_log_keeps_every_concurrent_decision(tmp_path):
+    db = tmp_path / "log.sqlite3"
+    log = DecisionLog(db)
+    decision = {
+        "model_version": "v1",
+        "threshold": 0.1,
+        "probability": 0.2,
+        "decision": "refuse",
+        "risk_band": "high",
+    }
+
+    def one(i: int) -> None:
+        log.append(f"r{i}", "predict", [({"AMT_CREDIT": i}, None)] * 2, [decision] * 2, [["A"], []])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, range(500)))
+    log.close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT request_id) FROM decisions"
+        ).fetchone() == (1000, 500)
+        row = conn.execute(
+            "SELECT input_hash, reasons FROM decisions WHERE request_id='r7' AND item=0"
+        ).fetchone()
+    assert row == (input_hash({"AMT_CREDIT": 7}, None), json.dumps(["A"]))
+    reopened = DecisionLog(db)  # a restart appends to what is there
+    reopened.append("again", "explain", [({}, 5)], [decision])
+    reopened.close()
+    with (tmp_path / "out.jsonl").open("w") as out:
+        assert export(db, "jsonl", out) == 1001
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 1001
