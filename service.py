@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.responses import JSONResponse
 
 from credit_scoring.decision_log import DecisionLog
-from credit_scoring.packaging import Package, PackageError
+from credit_scoring.features import FeatureSchema
+from credit_scoring.packaging import Package, PackageError, check_package
 from credit_scoring.scoring import Applicant, Scorer
 from credit_scoring.validation import InputError, Problem
 
@@ -57,8 +59,8 @@ EXAMPLE = {
 }
 
 
-def load_package(model: bentoml.models.BentoModel) -> Package:
-    """The package behind a tag; a missing or inconsistent one stops the server at start-up."""
+def checked_schema(model: bentoml.models.BentoModel) -> FeatureSchema:
+    """Check the package behind a tag; a missing or inconsistent one stops the server."""
     stored = model.stored
     if stored is None:
         raise SystemExit(
@@ -66,13 +68,15 @@ def load_package(model: bentoml.models.BentoModel) -> Package:
             f"({os.environ.get('BENTOML_HOME', '~/bentoml')}); run `dvc repro package` first"
         )
     try:
-        return Package.load(Path(stored.path), version=stored.tag.version)
+        return check_package(Path(stored.path))
     except PackageError as err:
         raise SystemExit(f"credit-scoring refuses to start: {stored.tag}: {err}") from None
 
 
 MODEL = bentoml.models.BentoModel(MODEL_TAG)
-PACKAGE = load_package(MODEL)  # at import: a bad package stops `bentoml serve` at once
+# At import, from file headers: a bad package stops `bentoml serve` before it starts workers,
+# and only the workers load the package itself.
+SCHEMA = checked_schema(MODEL)
 
 
 class ScoreRequest(BaseModel):
@@ -89,7 +93,7 @@ class ScoreRequest(BaseModel):
 
 
 class ExplainRequest(ScoreRequest):
-    top_k: int = Field(10, ge=1, le=len(PACKAGE.schema.features), description="contributions")
+    top_k: int = Field(10, ge=1, le=len(SCHEMA.features), description="contributions")
 
 
 class BatchRequest(BaseModel):
@@ -187,7 +191,7 @@ class CreditScoring:
     model = MODEL
 
     def __init__(self) -> None:
-        self.scorer = Scorer(PACKAGE)
+        self.scorer = Scorer(Package.load(Path(self.model.path), version=self.model.tag.version))
         self.decisions = DecisionLog(DECISION_LOG)
         self.trained_at = self.model.info.metadata.get("trained_at")
 
@@ -195,21 +199,22 @@ class CreditScoring:
     def close(self) -> None:
         self.decisions.close()
 
-    def _score(
-        self, applicants: list[Applicant], endpoint: str, batch: bool = False
-    ) -> tuple[str, Any, list[dict[str, Any]]]:
+    def _decide(
+        self, applicants: list[Applicant], batch: bool = False
+    ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Feature rows and decisions; raises InputError (a 400) before scoring anyone."""
         rows = self.scorer.rows(applicants, loc=("applicants",) if batch else ())
         decisions = self.scorer.decisions(
             self.scorer.probabilities(rows), [client_id for _, client_id in applicants]
         )
-        return uuid.uuid4().hex, rows, decisions
+        return rows, decisions
 
     @bentoml.api(input_spec=ScoreRequest, output_spec=Scored)
     async def predict(self, features: dict[str, Any], client_id: int | None = None) -> Scored:
         """Probability of default, decision and risk band for one applicant."""
-        applicants = [(features, client_id)]
+        applicants, request_id = [(features, client_id)], uuid.uuid4().hex
         try:
-            request_id, _, decisions = self._score(applicants, "predict")
+            _, decisions = self._decide(applicants)
         except InputError as err:
             return bad_request(err)
         self.decisions.append(request_id, "predict", applicants, decisions)
@@ -232,7 +237,7 @@ class CreditScoring:
         request_id, decisions = uuid.uuid4().hex, []
         if inputs:
             try:
-                request_id, _, decisions = self._score(inputs, "predict_batch", batch=True)
+                _, decisions = self._decide(inputs, batch=True)
             except InputError as err:
                 return bad_request(err)
             self.decisions.append(request_id, "predict_batch", inputs, decisions)
@@ -252,9 +257,9 @@ class CreditScoring:
         self, features: dict[str, Any], client_id: int | None = None, top_k: int = 10
     ) -> Explanation:
         """The decision with its TreeSHAP contributions and, for a refusal, the reasons."""
-        applicants = [(features, client_id)]
+        applicants, request_id = [(features, client_id)], uuid.uuid4().hex
         try:
-            request_id, rows, decisions = self._score(applicants, "explain")
+            rows, decisions = self._decide(applicants)
         except InputError as err:
             return bad_request(err)
         decision = decisions[0]

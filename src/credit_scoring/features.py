@@ -7,6 +7,7 @@ second implementation to drift apart and no per-request DataFrame to pay for.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -130,18 +131,18 @@ def columns_from_frame(frame: pd.DataFrame, schema: FeatureSchema) -> dict[str, 
 def columns_from_records(
     records: Sequence[Mapping[str, Any]], schema: FeatureSchema
 ) -> dict[str, np.ndarray]:
-    """Raw columns of a few JSON-like records; absent or null fields are missing values."""
-    columns = {
-        name: np.array([_number(r.get(name)) for r in records], dtype="float64")
-        for name in schema.numeric
-    }
+    """Raw columns of a few JSON-like records; absent or null fields are missing values.
+
+    The numbers go into one matrix in one call (None becomes NaN), which is what keeps a
+    single-applicant request cheap; the columns are views of it.
+    """
+    numbers = np.array(
+        [[r.get(name) for name in schema.numeric] for r in records], dtype="float64"
+    ).reshape(len(records), len(schema.numeric))
+    columns = dict(zip(schema.numeric, numbers.T, strict=True))
     for name in schema.categorical:
         columns[name] = np.array([r.get(name) for r in records], dtype=object)
     return columns
-
-
-def _number(value: Any) -> float:
-    return np.nan if value is None else float(value)
 
 
 def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -171,11 +172,17 @@ def _row_stat(stack: np.ndarray, stat: str) -> np.ndarray:
     return np.where(count > 0, value, np.nan)
 
 
-def _codes(labels: np.ndarray, levels: Sequence[str]) -> np.ndarray:
-    """Codes fixed by the contract: missing and XNA are NaN, a level outside it is "unknown"."""
+@functools.cache
+def _lookup(levels: tuple[str, ...]) -> dict[str, float]:
+    """Label to code, built once per level set (a request would otherwise rebuild it)."""
     lookup = {level: float(i) for i, level in enumerate(levels)}
     lookup[NOT_APPLICABLE] = np.nan
-    unknown = float(len(levels))
+    return lookup
+
+
+def _codes(labels: np.ndarray, levels: tuple[str, ...]) -> np.ndarray:
+    """Codes fixed by the contract: missing and XNA are NaN, a level outside it is "unknown"."""
+    lookup, unknown = _lookup(levels), float(len(levels))
     return np.array(
         [np.nan if v is None else lookup.get(v, unknown) for v in labels], dtype="float64"
     )
@@ -227,18 +234,22 @@ def transform(
         A float64 matrix with the columns of ``schema.features``; categoricals hold codes.
     """
     n = len(next(iter(columns.values()))) if columns else 1
-    missing = np.full(n, np.nan)
-    raw = {name: np.asarray(columns.get(name, missing), dtype="float64") for name in schema.numeric}
+    out = np.full((n, len(schema.features)), np.nan)
+    k, c = len(schema.numeric), len(schema.numeric) + len(schema.categorical)
+    for j, name in enumerate(schema.numeric):
+        if name in columns:
+            out[:, j] = columns[name]
+    raw = dict(zip(schema.numeric, out[:, :k].T, strict=True))  # views: cleared in place
     employed = raw["DAYS_EMPLOYED"]
     anomaly = np.where(np.isnan(employed), np.nan, (employed == DAYS_PLACEHOLDER).astype("float64"))
-    raw["DAYS_EMPLOYED"] = np.where(employed == DAYS_PLACEHOLDER, np.nan, employed)
-    codes = [
-        _codes(columns[name], levels) if name in columns else missing
-        for name, levels in schema.categorical.items()
-    ]
-    if history is None:
-        history = np.full((n, len(schema.aggregates)), np.nan)
-    return np.column_stack([*raw.values(), *codes, engineer(raw, anomaly), history])
+    employed[employed == DAYS_PLACEHOLDER] = np.nan
+    for j, (name, levels) in enumerate(schema.categorical.items(), start=k):
+        if name in columns:
+            out[:, j] = _codes(columns[name], levels)
+    out[:, c : c + len(ENGINEERED)] = engineer(raw, anomaly)
+    if history is not None:
+        out[:, c + len(ENGINEERED) :] = history
+    return out
 
 
 def history_rows(aggregates: pd.DataFrame, ids: Iterable[int], schema: FeatureSchema) -> np.ndarray:

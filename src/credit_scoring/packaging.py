@@ -177,6 +177,52 @@ def save_to_store(
     return tag, True
 
 
+def _model_features(path: Path) -> list[str]:
+    """The feature names in a LightGBM text model's header, without loading its trees."""
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("feature_names="):
+                return line.rstrip("\n").removeprefix("feature_names=").split(" ")
+            if line.startswith("Tree="):
+                break
+    raise PackageError(f"{path} is not a LightGBM text model (no feature_names line)")
+
+
+def check_package(folder: Path) -> FeatureSchema:
+    """Refuse a package that is incomplete or whose model, schema and tables disagree.
+
+    Reads file headers only (no trees, no table), so a server can check before it forks its
+    workers. Returns the feature schema.
+    """
+    missing = [name for name in FILES if not (folder / name).exists()]
+    if missing:
+        raise PackageError(f"package {folder} lacks {missing}; rerun `dvc repro package`")
+    schema = FeatureSchema.from_json((folder / SCHEMA).read_text())
+    model_features = _model_features(folder / MODEL)
+    if model_features != list(schema.features):
+        extra = sorted(set(model_features) - set(schema.features))[:5]
+        absent = sorted(set(schema.features) - set(model_features))[:5]
+        raise PackageError(
+            f"the model has {len(model_features)} features and the feature schema "
+            f"{len(schema.features)}, or another order (only in the model: {extra}; "
+            f"only in the schema: {absent}); package a model trained on this schema"
+        )
+    ids = np.load(folder / KNOWN_IDS, mmap_mode="r")
+    history = np.load(folder / KNOWN_HISTORY, mmap_mode="r")
+    if history.shape != (ids.size, len(schema.aggregates)):
+        raise PackageError(
+            f"the history table is {history.shape}, but the schema has "
+            f"{len(schema.aggregates)} aggregates for {ids.size} applicants"
+        )
+    inputs = json.loads((folder / INPUTS).read_text())
+    if {f["name"] for f in inputs["fields"]} != set(schema.inputs):
+        raise PackageError("inputs.json and the feature schema list different input fields")
+    threshold = json.loads((folder / THRESHOLD).read_text())["threshold"]
+    if not 0.0 <= float(threshold) <= 1.0 + 1e-12:
+        raise PackageError(f"threshold {threshold} is not a probability")
+    return schema
+
+
 @dataclass(frozen=True)
 class Package:
     """A loaded package: the model, its contracts and the history of known applicants."""
@@ -197,11 +243,9 @@ class Package:
 
     @classmethod
     def load(cls, folder: Path, version: str) -> Package:
-        """Load a package folder and check that its parts agree (else :class:`PackageError`)."""
-        missing = [name for name in FILES if not (folder / name).exists()]
-        if missing:
-            raise PackageError(f"package {folder} lacks {missing}; rerun `dvc repro package`")
-        package = cls(
+        """Load a package folder that :func:`check_package` accepts."""
+        check_package(folder)
+        return cls(
             booster=lgb.Booster(model_file=str(folder / MODEL)),
             schema=FeatureSchema.from_json((folder / SCHEMA).read_text()),
             inputs=RequestSchema.from_dict(json.loads((folder / INPUTS).read_text())),
@@ -212,29 +256,6 @@ class Package:
             applications=pd.read_parquet(folder / APPLICATIONS).set_index(KEY),
             version=version,
         )
-        package.check()
-        return package
-
-    def check(self) -> None:
-        """Refuse a package whose model, feature schema and history table disagree."""
-        model_features = self.booster.feature_name()
-        if model_features != list(self.schema.features):
-            extra = sorted(set(model_features) - set(self.schema.features))[:5]
-            absent = sorted(set(self.schema.features) - set(model_features))[:5]
-            raise PackageError(
-                f"the model has {len(model_features)} features and the feature schema "
-                f"{len(self.schema.features)}, or another order (only in the model: {extra}; "
-                f"only in the schema: {absent}); package a model trained on this schema"
-            )
-        if self.known_history.shape != (self.known_ids.size, len(self.schema.aggregates)):
-            raise PackageError(
-                f"the history table is {self.known_history.shape}, but the schema has "
-                f"{len(self.schema.aggregates)} aggregates for {self.known_ids.size} applicants"
-            )
-        if set(self.inputs.fields) != set(self.schema.inputs):
-            raise PackageError("inputs.json and the feature schema list different input fields")
-        if not 0.0 <= float(self.threshold["threshold"]) <= 1.0 + 1e-12:
-            raise PackageError(f"threshold {self.threshold['threshold']} is not a probability")
 
     def is_known(self, client_id: int) -> bool:
         """Whether the package holds this applicant's history (train or test population)."""
