@@ -64,3 +64,12 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) data models reports dvclive
+
+# The Gradio screen, a client of the service at CREDIT_SCORING_URL (default http://127.0.0.1:3000).
+.PHONY: ui screenshot
+ui: setup
+	python app_gradio.py
+
+# Render the screen in headless Chromium against a freshly packaged small run: docs/screenshot.png.
+screenshot: setup
+	CREDIT_SCORING_SCREENSHOT=$(CURDIR)/docs/screenshot.png pytest tests/test_gradio.py -m browser

@@ -33,6 +33,7 @@ SCHEMA = RequestSchema(
         ({"AMT_CREDIT": False}, "expected a number, got bool"),
         ({"AMT_CREDIT": float("nan")}, "expected a finite number, got nan"),
         ({"CNT_CHILDREN": 0.5}, "expected a whole number, got 0.5"),
+        ({"AMT_CREDIT": 10**400}, "expected a number of at most 2**53 in size"),
         ({"CODE_GENDER": "f"}, "'f' is not a level of CODE_GENDER; allowed: ['F', 'M', 'XNA']"),
     ],
 )
@@ -56,6 +57,14 @@ def test_plain_language_names():
         "total number of months balance (credit-bureau loans)"
     )
     assert describe("FLAG_DOCUMENT_3") == "provided document 3"
+    assert describe("PREV_NAME_CONTRACT_STATUS_REFUSED_MEAN") == (
+        "share with contract status 'refused' (previous applications)"
+    )
+    assert describe("BURO_STATUS_X_MEAN_MEAN") == (
+        "average share of months with status 'x' (credit-bureau loans)"
+    )
+    assert describe("LANDAREA_AVG") == "building's land area (average, normalised)"
+    assert describe("FLOORSMAX_MEDI") == "building's highest floor (median, normalised)"
     assert reason_text("Income", 50_000.0, 150_000.0) == "Income is low (50,000; typical 150,000)"
     assert reason_text("Income type", "Unemployed", None) == "Income type: Unemployed"
     assert reason_text("External credit score 1", None, 0.5) == "External credit score 1: not known"

@@ -182,6 +182,7 @@ BAD_INPUTS = [
     ({"features": {"AMT_CREDIT": "a lot"}}, ["features", "AMT_CREDIT"], "expected a number"),
     ({"features": {"AMT_CREDIT": True}}, ["features", "AMT_CREDIT"], "expected a number"),
     ({"features": {"CNT_CHILDREN": 1.5}}, ["features", "CNT_CHILDREN"], "whole number"),
+    ({"features": {"AMT_CREDIT": 10**30}}, ["features", "AMT_CREDIT"], "at most 2**53"),
     ({"features": {"CODE_GENDER": "X"}}, ["features", "CODE_GENDER"], "not a level"),
     ({"features": {"CODE_GENDER": 1}}, ["features", "CODE_GENDER"], "as a string"),
     ({"features": {"SK_ID_CURR": 100002}}, ["features", "SK_ID_CURR"], "client_id"),

@@ -7,6 +7,7 @@ contributions add up, with the base value, to the model's log-odds for that appl
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -14,6 +15,8 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+
+from credit_scoring.schema import CATEGORY, load_contract
 
 MAX_REASONS = 4  # adverse-action notices name up to four principal reasons
 
@@ -99,7 +102,47 @@ WORDS = {  # how the columns read in a sentence; the rest are spelled out from t
     "UTILISATION": "credit card utilisation",
     "APPLICATION_CREDIT_RATIO": "amount asked relative to the amount granted",
     "COUNT": "number of records",
+    "HOUR_APPR_PROCESS_START": "hour the application was started",
+    "AMT_REQ_CREDIT_BUREAU_HOUR": "credit bureau enquiries in the last hour",
+    "AMT_REQ_CREDIT_BUREAU_DAY": "credit bureau enquiries in the last day",
+    "AMT_REQ_CREDIT_BUREAU_WEEK": "credit bureau enquiries in the last week",
+    "AMT_REQ_CREDIT_BUREAU_MON": "credit bureau enquiries in the last month",
+    "AMT_REQ_CREDIT_BUREAU_QRT": "credit bureau enquiries in the last quarter",
+    "AMT_REQ_CREDIT_BUREAU_YEAR": "credit bureau enquiries in the last year",
+    "OBS_30_CNT_SOCIAL_CIRCLE": "acquaintances 30 days overdue once",
+    "DEF_30_CNT_SOCIAL_CIRCLE": "acquaintances who defaulted 30 days overdue",
+    "OBS_60_CNT_SOCIAL_CIRCLE": "acquaintances 60 days overdue once",
+    "DEF_60_CNT_SOCIAL_CIRCLE": "acquaintances who defaulted 60 days overdue",
+    "REG_REGION_NOT_LIVE_REGION": "registered in another region than lives",
+    "REG_REGION_NOT_WORK_REGION": "registered in another region than works",
+    "LIVE_REGION_NOT_WORK_REGION": "lives in another region than works",
+    "REG_CITY_NOT_LIVE_CITY": "registered in another city than lives",
+    "REG_CITY_NOT_WORK_CITY": "registered in another city than works",
+    "LIVE_CITY_NOT_WORK_CITY": "lives in another city than works",
+    "DAYS_DECISION": "days since the decision",
 }
+BUILDING = {  # the applicant's building, normalised by Home Credit, as average, mode or median
+    "APARTMENTS": "apartment size",
+    "BASEMENTAREA": "basement area",
+    "YEARS_BEGINEXPLUATATION": "years in use",
+    "YEARS_BUILD": "age",
+    "COMMONAREA": "common area",
+    "ELEVATORS": "elevators",
+    "ENTRANCES": "entrances",
+    "FLOORSMAX": "highest floor",
+    "FLOORSMIN": "lowest floor",
+    "LANDAREA": "land area",
+    "LIVINGAPARTMENTS": "living apartments",
+    "LIVINGAREA": "living area",
+    "NONLIVINGAPARTMENTS": "non-living apartments",
+    "NONLIVINGAREA": "non-living area",
+    "TOTALAREA": "total area",
+    "FONDKAPREMONT": "capital repairs fund",
+    "HOUSETYPE": "house type",
+    "WALLSMATERIAL": "wall material",
+    "EMERGENCYSTATE": "emergency state",
+}
+BUILDING_STATS = {"AVG": "average", "MODE": "mode", "MEDI": "median"}
 ABBREVIATIONS = {"AMT": "amount", "CNT": "count", "CNT_": "count", "DAYS": "days", "NAME": ""}
 
 
@@ -109,6 +152,28 @@ def _spell(column: str) -> str:
         return WORDS[column]
     parts = [ABBREVIATIONS.get(p, p.lower()) for p in column.split("_")]
     return " ".join(p for p in parts if p)
+
+
+@functools.cache
+def _history_categoricals() -> tuple[str, ...]:
+    """The categorical columns of the history tables, longest first, from the contract."""
+    contract = load_contract()
+    names = {
+        c.name
+        for table in contract.values()
+        if not table.name.startswith("application")
+        for c in table.columns
+        if c.dtype == CATEGORY
+    }
+    return tuple(sorted(names, key=len, reverse=True))
+
+
+def _category_level(column: str) -> tuple[str, str] | None:
+    """``NAME_CONTRACT_STATUS_REFUSED`` as (column, level), the share aggregates' naming."""
+    for name in _history_categoricals():
+        if column.startswith(f"{name}_"):
+            return name, column[len(name) + 1 :].lower().replace("_", " ")
+    return None
 
 
 def describe(feature: str) -> str:
@@ -124,9 +189,19 @@ def describe(feature: str) -> str:
             if stat not in STATS:
                 return f"{_spell(body)} ({source})"
             inner, _, stat2 = column.rpartition("_")
-            if stat2 in STATS and inner:  # a monthly balance rolled up, then aggregated
+            rolled = stat2 in STATS and bool(inner)  # a monthly balance rolled up, then again
+            level = _category_level(inner if rolled else column)
+            if level and rolled:
+                what = f"share of months with {_spell(level[0])} {level[1]!r}"
+                return f"{STATS[stat]} {what} ({source})"
+            if level:
+                return f"share with {_spell(level[0])} {level[1]!r} ({source})"
+            if rolled:
                 return f"{STATS[stat]} {STATS[stat2]} {_spell(inner)} ({source})"
             return f"{STATS[stat]} {_spell(column)} ({source})"
+    part, _, stat = feature.rpartition("_")
+    if part in BUILDING and stat in BUILDING_STATS:
+        return f"building's {BUILDING[part]} ({BUILDING_STATS[stat]}, normalised)"
     if re.fullmatch(r"FLAG_DOCUMENT_\d+", feature):
         return f"provided document {feature.rsplit('_', 1)[1]}"
     return _spell(feature)

@@ -18,6 +18,7 @@ from credit_scoring.features import KEY, TARGET, FeatureSchema
 from credit_scoring.schema import CATEGORY, INT, Table
 
 Location = tuple[str | int, ...]
+MAX_INTEGER = 2**53  # the largest integer a float64 (the model's input) holds exactly
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,8 @@ class RequestSchema:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"expected a number, got {type(value).__name__}"
+        if isinstance(value, int) and abs(value) > MAX_INTEGER:
+            return "expected a number of at most 2**53 in size"
         if not math.isfinite(value):
             return f"expected a finite number, got {value}"
         if field.kind == "integer" and value != int(value):

@@ -1,0 +1,695 @@
+"""How fast the BentoML service answers, against a bare FastAPI app serving the same package.
+
+    python -m benchmarks.serving [--runs 3] [--duration 10] [--soak-seconds 60] [--json out.json]
+
+Starts the servers itself on free loopback ports: ``bentoml serve service:CreditScoring`` (with
+its defaults, then with the access log on, with every request traced, with metrics off) and
+the baseline ``uvicorn benchmarks.fastapi_baseline:app --workers 1 --no-access-log``, which
+scores through the same :class:`Scorer` with nothing around it. Each run starts fresh servers
+and measures, on test-population applicants sent with their ``client_id``:
+
+* /predict and /explain latency (p50, p99) at one connection, after a warm-up;
+* /predict_batch of 1,000 applicants, the median wall time of a call;
+* /predict throughput at 16 connections for ``--duration`` seconds, for each server.
+
+Figures are medians over ``--runs`` runs and every ratio is taken within a run, because these
+shared 2-core machines are noisy. A final soak (once) loads the default BentoML server for
+``--soak-seconds`` and counts failed responses and the growth of its process tree's memory.
+With the defaults the whole benchmark takes about 12 minutes.
+
+The load generator is asyncio streams over HTTP/1.1 keep-alive with pre-encoded requests, one
+coroutine per connection: the client shares the cores with the server, so it must stay cheap.
+Decision logs go to a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import psutil
+
+from benchmarks.common import machine
+
+if TYPE_CHECKING:
+    from credit_scoring.scoring import Scorer
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+BENTOML_VARIANTS = {  # name: (label, environment overrides)
+    "bentoml_defaults": ("BentoML defaults (metrics on, access log off)", {}),
+    "bentoml_access_log": ("BentoML, access log on", {"CREDIT_SCORING_ACCESS_LOG": "true"}),
+    "bentoml_traced": ("BentoML, every request traced", {"CREDIT_SCORING_TRACE_RATE": "1"}),
+    "bentoml_bare": ("BentoML, metrics off", {"CREDIT_SCORING_METRICS": "false"}),
+}
+FASTAPI = "fastapi"
+READY_TIMEOUT_S = 180.0
+
+
+# --- the load generator ---------------------------------------------------------------------
+
+
+def post(path: str, body: Mapping[str, Any]) -> bytes:
+    """A complete HTTP/1.1 POST, encoded once so the load loop only writes bytes."""
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
+def get(path: str) -> bytes:
+    """A complete HTTP/1.1 GET (BentoML's /readyz)."""
+    return f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+
+
+class Connection:
+    """One keep-alive connection; a failed exchange answers status 0 and reconnects next time."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(HOST, self.port, limit=2**20)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+    async def send(self, request: bytes) -> tuple[int, bytes]:
+        """Write one request and read its status line, headers and body."""
+        try:
+            if self.writer is None:
+                await self.open()
+            assert self.reader is not None and self.writer is not None
+            self.writer.write(request)
+            await self.writer.drain()
+            head = await self.reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            lower = head.lower()
+            at = lower.find(b"\r\ncontent-length:")
+            if at >= 0:
+                end = lower.index(b"\r\n", at + 2)
+                body = await self.reader.readexactly(int(lower[at + 17 : end]))
+            elif b"\r\ntransfer-encoding: chunked" in lower:
+                body = await self._chunked()
+            else:
+                body = await self.reader.read()
+                await self.close()
+            if b"\r\nconnection: close" in lower:
+                await self.close()
+            return status, body
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            await self.close()
+            return 0, b""
+
+    async def _chunked(self) -> bytes:
+        assert self.reader is not None
+        parts = []
+        while True:
+            size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                while await self.reader.readuntil(b"\r\n") != b"\r\n":  # trailers
+                    pass
+                return b"".join(parts)
+            parts.append((await self.reader.readexactly(size + 2))[:-2])
+
+
+async def fetch(port: int, request: bytes, timeout: float = 30.0) -> tuple[int, bytes]:
+    """One request on a fresh connection (readiness polls, consistency checks)."""
+    conn = Connection(port)
+    try:
+        async with asyncio.timeout(timeout):
+            return await conn.send(request)
+    except TimeoutError:
+        return 0, b""
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Load:
+    """What a stretch of load gave: statuses, per-request latencies and CPU use."""
+
+    statuses: Counter = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+    client_cpu: float = 0.0  # cores this process kept busy
+    server_cpu: float = 0.0  # cores the server's process tree kept busy
+
+    @property
+    def ok(self) -> int:
+        return self.statuses[200]
+
+    @property
+    def failed(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status != 200)
+
+    def percentile_ms(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q) * 1e3) if self.latencies else float("nan")
+
+
+async def sequential(port: int, requests: Sequence[bytes], count: int) -> Load:
+    """``count`` requests one after another on one connection, rotating through ``requests``."""
+    conn, load = Connection(port), Load()
+    await conn.open()
+    start = time.perf_counter()
+    async with asyncio.timeout(60 + count):
+        for i in range(count):
+            sent = time.perf_counter()
+            status, _ = await conn.send(requests[i % len(requests)])
+            load.latencies.append(time.perf_counter() - sent)
+            load.statuses[status] += 1
+    load.elapsed = time.perf_counter() - start
+    await conn.close()
+    return load
+
+
+async def concurrent(
+    port: int, requests: Sequence[bytes], connections: int, seconds: float, pid: int | None = None
+) -> Load:
+    """As many requests as ``connections`` keep-alive connections get answered in ``seconds``.
+
+    Connections open before the clock starts; requests in flight at the deadline still count,
+    and the elapsed time runs until the last one is answered.
+    """
+    conns = [Connection(port) for _ in range(connections)]
+    await asyncio.gather(*(c.open() for c in conns))
+    load = Load()
+    stride = max(1, len(requests) // connections)
+
+    async def worker(k: int) -> None:
+        conn, i = conns[k], k * stride
+        latencies, statuses = load.latencies, load.statuses
+        while time.perf_counter() < deadline:
+            sent = time.perf_counter()
+            status, _ = await conn.send(requests[i % len(requests)])
+            latencies.append(time.perf_counter() - sent)
+            statuses[status] += 1
+            i += 1
+
+    server_cpu = tree_cpu_s(pid) if pid else 0.0
+    client_cpu = time.process_time()
+    start = time.perf_counter()
+    deadline = start + seconds
+    async with asyncio.timeout(seconds + 120):
+        await asyncio.gather(*(worker(k) for k in range(connections)))
+    load.elapsed = time.perf_counter() - start
+    load.client_cpu = (time.process_time() - client_cpu) / load.elapsed
+    if pid:
+        load.server_cpu = (tree_cpu_s(pid) - server_cpu) / load.elapsed
+    await asyncio.gather(*(c.close() for c in conns))
+    return load
+
+
+# --- the servers ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on, so a run never meets a server left by another."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants (BentoML's arbiter and its workers)."""
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory summed over the tree; a page shared by two processes counts twice."""
+    total = 0
+    for proc in tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += proc.memory_info().rss
+    return total / 2**20
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the tree has used, to tell a busy server from a slow one."""
+    total = 0.0
+    for proc in tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+@dataclass
+class Server:
+    """A started server subprocess and where its logs go."""
+
+    name: str
+    port: int
+    proc: subprocess.Popen
+    log: Path
+    decision_log: Path | None
+    ready_s: float = 0.0  # from starting the process to its first good answer
+
+
+@dataclass
+class Settings:
+    """What every server of the benchmark is started with."""
+
+    tag: str
+    bentoml_home: Path
+    workdir: Path  # a temporary directory: decision logs and server logs
+    ready_request: bytes  # a valid /predict, which the FastAPI app must answer with 200
+
+
+def _stop(server: Server) -> None:
+    """SIGTERM to the server, then to any of its own children still left; kill as last resort."""
+    try:
+        children = psutil.Process(server.proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        children = []
+    if server.proc.poll() is None:
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            server.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait()
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=10)
+    for child in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+
+
+@contextlib.asynccontextmanager
+async def serving(kind: str, settings: Settings, label: str) -> AsyncIterator[Server]:
+    """Start one server as a subprocess, wait until it answers, and stop it afterwards.
+
+    ``kind`` is ``fastapi`` or a key of BENTOML_VARIANTS; ``label`` names its log files.
+    """
+    port = free_port()
+    env = {
+        **os.environ,
+        "BENTOML_HOME": str(settings.bentoml_home),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "CREDIT_SCORING_MODEL": settings.tag,
+    }
+    decision_log = None
+    if kind == FASTAPI:
+        cmd = [sys.executable, "-m", "uvicorn", "benchmarks.fastapi_baseline:app"]
+        cmd += ["--host", HOST, "--port", str(port), "--workers", "1", "--no-access-log"]
+        ready = settings.ready_request
+    else:
+        decision_log = settings.workdir / f"{label}.sqlite3"
+        env.update(BENTOML_VARIANTS[kind][1], CREDIT_SCORING_DECISION_LOG=str(decision_log))
+        cmd = [sys.executable, "-m", "bentoml", "serve", "service:CreditScoring"]
+        cmd += ["--host", HOST, "--port", str(port)]
+        ready = get("/readyz")
+    log = settings.workdir / f"{label}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = Server(label, port, proc, log, decision_log)
+    try:
+        await _wait_ready(server, ready)
+        yield server
+    finally:
+        _stop(server)
+
+
+async def _wait_ready(server: Server, ready: bytes) -> None:
+    started = time.perf_counter()
+    while time.perf_counter() - started < READY_TIMEOUT_S:
+        if server.proc.poll() is not None:
+            break
+        status, _ = await fetch(server.port, ready, timeout=10)
+        if status == 200:
+            server.ready_s = time.perf_counter() - started
+            note(f"  {server.name} ready on :{server.port} in {server.ready_s:.1f} s")
+            return
+        await asyncio.sleep(0.25)
+    tail = server.log.read_text(errors="replace")[-3000:]
+    raise RuntimeError(f"{server.name} did not become ready; its log ends with:\n{tail}")
+
+
+def note(message: str) -> None:
+    """Progress on stderr, so stdout holds only the report."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- the measurements -----------------------------------------------------------------------
+
+
+@dataclass
+class Workload:
+    """Pre-encoded requests: test-population applicants with their client_id."""
+
+    predict: list[bytes]
+    explain: list[bytes]
+    batch: bytes
+    batch_size: int
+    check: list[bytes]  # a few /predict requests whose answers both servers must agree on
+
+
+def load_applicants(tag: str) -> tuple[list[int], Scorer]:
+    """The stored applications of the packaged test population, as the service would load them."""
+    import bentoml
+
+    from credit_scoring.packaging import Package
+    from credit_scoring.scoring import Scorer
+
+    stored = bentoml.models.BentoModel(tag).stored
+    if stored is None:
+        raise SystemExit(f"model {tag} is not in the BentoML model store")
+    scorer = Scorer(Package.load(Path(stored.path), version=stored.tag.version))
+    return [int(i) for i in scorer.package.applications.index], scorer
+
+
+def workload(tag: str, applicants: int, batch_size: int) -> Workload:
+    """Requests for ``applicants`` distinct applicants (seeded), and one batch of ``batch_size``."""
+    ids, scorer = load_applicants(tag)
+    rng = np.random.default_rng(0)
+    pool = sorted(rng.choice(ids, size=min(applicants, len(ids)), replace=False).tolist())
+    bodies = [{"features": scorer.application(cid), "client_id": cid} for cid in pool]
+    batch = [
+        {"features": scorer.application(ids[i % len(ids)]), "client_id": ids[i % len(ids)]}
+        for i in range(batch_size)
+    ]
+    return Workload(
+        predict=[post("/predict", b) for b in bodies],
+        explain=[post("/explain", b) for b in bodies],
+        batch=post("/predict_batch", {"applicants": batch}),
+        batch_size=batch_size,
+        check=[post("/predict", b) for b in bodies[:20]],
+    )
+
+
+async def decisions(port: int, requests: Sequence[bytes]) -> list[dict[str, Any]]:
+    """The answers to ``requests`` without the per-request id, for comparing servers."""
+    out = []
+    for request in requests:
+        status, body = await fetch(port, request)
+        answer = json.loads(body) if status == 200 else {"status": status}
+        answer.pop("request_id", None)
+        out.append(answer)
+    return out
+
+
+async def throughput(server: Server, work: Workload, args: argparse.Namespace) -> dict[str, Any]:
+    """/predict at ``--connections`` for ``--duration`` s, after a short concurrent warm-up."""
+    await concurrent(server.port, work.predict, args.connections, min(1.0, args.duration))
+    load = await concurrent(
+        server.port, work.predict, args.connections, args.duration, pid=server.proc.pid
+    )
+    return {
+        "rps": load.ok / load.elapsed,
+        "p50_ms": load.percentile_ms(50),
+        "p99_ms": load.percentile_ms(99),
+        "failed": load.failed,
+        "server_cpu": load.server_cpu,
+        "client_cpu": load.client_cpu,
+        "rss_mib": tree_rss_mib(server.proc.pid),
+        "ready_s": server.ready_s,
+    }
+
+
+def _failed(name: str, load: Load) -> int:
+    if load.failed:
+        note(f"  {name}: {load.failed} failed responses {dict(load.statuses)}")
+    return load.failed
+
+
+async def one_run(
+    settings: Settings, work: Workload, args: argparse.Namespace, run: int
+) -> dict[str, Any]:
+    """Every measurement once, on freshly started servers; flat figures and in-run ratios."""
+    out: dict[str, Any] = {}
+    failed = 0
+    async with serving("bentoml_defaults", settings, f"run{run}-bentoml_defaults") as server:
+        port = server.port
+        await sequential(port, work.predict, args.warmup)
+        lat = await sequential(port, work.predict, args.requests)
+        out["bentoml_predict_p50_ms"] = lat.percentile_ms(50)
+        out["bentoml_predict_p99_ms"] = lat.percentile_ms(99)
+        failed += _failed("predict", lat)
+        await sequential(port, work.explain, min(args.warmup, args.explain_requests))
+        lat = await sequential(port, work.explain, args.explain_requests)
+        out["bentoml_explain_p50_ms"] = lat.percentile_ms(50)
+        out["bentoml_explain_p99_ms"] = lat.percentile_ms(99)
+        failed += _failed("explain", lat)
+        await sequential(port, [work.batch], 1)
+        lat = await sequential(port, [work.batch], args.batch_calls)
+        out["bentoml_batch_ms"] = lat.percentile_ms(50)
+        out["bentoml_batch_ms_per_applicant"] = out["bentoml_batch_ms"] / work.batch_size
+        failed += _failed("predict_batch", lat)
+        bentoml_answers = await decisions(port, work.check)
+        for key, value in (await throughput(server, work, args)).items():
+            out[f"bentoml_defaults_{key}"] = value
+    for variant in [v for v in BENTOML_VARIANTS if v != "bentoml_defaults"]:
+        async with serving(variant, settings, f"run{run}-{variant}") as server:
+            await sequential(server.port, work.predict, args.warmup)
+            for key, value in (await throughput(server, work, args)).items():
+                out[f"{variant}_{key}"] = value
+    async with serving(FASTAPI, settings, f"run{run}-fastapi") as server:
+        await sequential(server.port, work.predict, args.warmup)
+        lat = await sequential(server.port, work.predict, args.requests)
+        out["fastapi_predict_p50_ms"] = lat.percentile_ms(50)
+        out["fastapi_predict_p99_ms"] = lat.percentile_ms(99)
+        failed += _failed("fastapi predict", lat)
+        out["same_decisions"] = await decisions(server.port, work.check) == bentoml_answers
+        for key, value in (await throughput(server, work, args)).items():
+            out[f"fastapi_{key}"] = value
+    for key in ("p50", "p99"):
+        bentoml_ms, fastapi_ms = out[f"bentoml_predict_{key}_ms"], out[f"fastapi_predict_{key}_ms"]
+        out[f"predict_{key}_ratio"] = bentoml_ms / fastapi_ms
+    for variant in BENTOML_VARIANTS:
+        out[f"{variant}_rps_ratio"] = out[f"{variant}_rps"] / out["fastapi_rps"]
+        failed += out[f"{variant}_failed"]
+    out["failed"] = failed + out["fastapi_failed"]
+    return out
+
+
+async def soak(settings: Settings, work: Workload, args: argparse.Namespace) -> dict[str, Any]:
+    """The default BentoML server under load for ``--soak-seconds``: failures and memory growth.
+
+    RSS is sampled once a second; start and end are taken with the server warm and idle just
+    before and just after the soak, so the growth is what the soak left behind.
+    """
+    async with serving("bentoml_defaults", settings, "soak-bentoml_defaults") as server:
+        pid = server.proc.pid
+        sent_ok = (await sequential(server.port, work.predict, args.warmup)).ok
+        warm = await concurrent(server.port, work.predict, args.connections, min(3.0, args.soak))
+        sent_ok += warm.ok
+        rss_start = tree_rss_mib(pid)
+        samples: list[float] = []
+        task = asyncio.create_task(
+            concurrent(server.port, work.predict, args.connections, args.soak, pid=pid)
+        )
+        while not task.done():
+            samples.append(tree_rss_mib(pid))
+            await asyncio.wait({task}, timeout=1.0)
+        load = task.result()
+        rss_end = tree_rss_mib(pid)
+        decision_log = server.decision_log
+    logged = None
+    if decision_log is not None and decision_log.exists():  # the server has flushed on stop
+        with contextlib.closing(sqlite3.connect(decision_log)) as db:
+            logged = db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+    return {
+        "seconds": load.elapsed,
+        "requests": sum(load.statuses.values()),
+        "rps": load.ok / load.elapsed,
+        "non_200": load.failed,
+        "status_503": load.statuses[503],
+        "connection_errors": load.statuses[0],
+        "statuses": {str(k): v for k, v in sorted(load.statuses.items())},
+        "p99_ms": load.percentile_ms(99),
+        "rss_start_mib": rss_start,
+        "rss_end_mib": rss_end,
+        "rss_growth_mib": rss_end - rss_start,
+        "rss_peak_mib": max(samples, default=rss_end),
+        "decisions_logged": logged,
+        "decisions_expected": sent_ok + load.ok,
+    }
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of every numeric figure over the runs; a flag holds only if it held in all."""
+    out: dict[str, Any] = {}
+    for key, value in runs[0].items():
+        values = [run[key] for run in runs]
+        if isinstance(value, bool):
+            out[key] = all(values)
+        else:
+            out[key] = statistics.median(values)
+    return out
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def report(result: dict[str, Any]) -> str:
+    """The figures as markdown tables, ready for docs/benchmarks.md."""
+    m = result["median"]
+    args = result["settings"]
+    lines = [
+        f"{result['machine']}; bentoml {result['versions']['bentoml']}, fastapi "
+        f"{result['versions']['fastapi']}, uvicorn {result['versions']['uvicorn']}; "
+        f"model {result['tag']}; medians of {result['runs']} run(s); load average "
+        f"{result['loadavg_before']:.2f} before, {result['loadavg_after']:.2f} after.",
+        "",
+        "| measure | BentoML | FastAPI baseline | BentoML / FastAPI |",
+        "|---|---|---|---|",
+    ]
+    for key in ("p50", "p99"):
+        lines.append(
+            f"| /predict {key}, 1 connection | {m[f'bentoml_predict_{key}_ms']:.2f} ms | "
+            f"{m[f'fastapi_predict_{key}_ms']:.2f} ms | {m[f'predict_{key}_ratio']:.2f}x |"
+        )
+    for key in ("p50", "p99"):
+        lines.append(
+            f"| /explain {key}, 1 connection | {m[f'bentoml_explain_{key}_ms']:.2f} ms | | |"
+        )
+    lines += [
+        f"| /predict_batch of {args['batch_size']:,}, per call | {m['bentoml_batch_ms']:.0f} ms "
+        f"({m['bentoml_batch_ms_per_applicant'] * 1e3:.0f} µs per applicant) | | |",
+        "",
+        f"/predict at {args['connections']} connections for {args['duration']:g} s:",
+        "",
+        "| server | requests/s | p50 | p99 | CPU server / client (cores) | failed | RSS "
+        "| start-up | ratio to FastAPI |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows = [(name, label) for name, (label, _) in BENTOML_VARIANTS.items()]
+    for name, label in [*rows, (FASTAPI, "FastAPI baseline (uvicorn, 1 worker)")]:
+        ratio = m[f"{name}_rps_ratio"] if name != FASTAPI else 1.0
+        lines.append(
+            f"| {label} | {m[f'{name}_rps']:.0f} | {m[f'{name}_p50_ms']:.1f} ms | "
+            f"{m[f'{name}_p99_ms']:.1f} ms | {m[f'{name}_server_cpu']:.2f} / "
+            f"{m[f'{name}_client_cpu']:.2f} | "
+            f"{m[f'{name}_failed']:.0f} | {m[f'{name}_rss_mib']:.0f} MiB | "
+            f"{m[f'{name}_ready_s']:.1f} s | {ratio:.2f}x |"
+        )
+    lines += ["", f"Same decisions from both servers: {m['same_decisions']}."]
+    s = result.get("soak")
+    if s:
+        lines += [
+            "",
+            f"Soak: BentoML defaults, {s['seconds']:.0f} s at {args['connections']} connections:",
+            "",
+            "| requests | requests/s | non-200 | 503 | connection errors | p99 | RSS start | "
+            "RSS end | growth | peak | decisions logged |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+            f"| {s['requests']:,} | {s['rps']:.0f} | {s['non_200']} | {s['status_503']} | "
+            f"{s['connection_errors']} | {s['p99_ms']:.1f} ms | {s['rss_start_mib']:.0f} MiB | "
+            f"{s['rss_end_mib']:.0f} MiB | {s['rss_growth_mib']:+.1f} MiB | "
+            f"{s['rss_peak_mib']:.0f} MiB | {s['decisions_logged']} of "
+            f"{s['decisions_expected']} |",
+        ]
+    return "\n".join(lines)
+
+
+def default_tag() -> str | None:
+    """The tag the package stage last saved (models/package.json), else CREDIT_SCORING_MODEL."""
+    package = ROOT / "models" / "package.json"
+    if package.exists():
+        return json.loads(package.read_text())["tag"]
+    return os.environ.get("CREDIT_SCORING_MODEL")
+
+
+async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    """Every run, then the soak; servers and decision logs live in one temporary directory."""
+    load_before = os.getloadavg()[0]  # other work on the machine skews every figure
+    note(f"loading {args.applicants} applicants of {args.tag} from {args.bentoml_home}")
+    work = workload(args.tag, args.applicants, args.batch_size)
+    with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
+        settings = Settings(args.tag, args.bentoml_home, Path(tmp), work.check[0])
+        runs = []
+        for run in range(1, args.runs + 1):
+            runs.append(await one_run(settings, work, args, run))
+            shown = {k: round(v, 3) for k, v in runs[-1].items() if "ratio" in k or "rps" in k}
+            note(f"run {run}/{args.runs}: {shown}")
+        soaked = await soak(settings, work, args) if args.soak > 0 else None
+    settings_out = {
+        key: getattr(args, key)
+        for key in (
+            "connections",
+            "duration",
+            "requests",
+            "explain_requests",
+            "batch_size",
+            "batch_calls",
+            "applicants",
+            "warmup",
+            "soak",
+        )
+    }
+    return {
+        "machine": machine(),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg()[0],
+        "versions": {name: version(name) for name in ("bentoml", "fastapi", "uvicorn")},
+        "tag": args.tag,
+        "runs": args.runs,
+        "settings": settings_out,
+        "median": medians(runs),
+        "per_run": runs,
+        "soak": soaked,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tag", default=default_tag(), help="model tag (models/package.json)")
+    parser.add_argument(
+        "--bentoml-home",
+        type=Path,
+        default=Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml")),
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of each load")
+    parser.add_argument("--soak-seconds", dest="soak", type=float, default=60.0, help="0: none")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=2000, help="/predict latency sample")
+    parser.add_argument("--explain-requests", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--batch-calls", type=int, default=10)
+    parser.add_argument("--applicants", type=int, default=300, help="distinct applicants")
+    parser.add_argument("--warmup", type=int, default=200, help="requests before measuring")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    if not args.tag:
+        parser.error("no --tag, and no models/package.json; run `dvc repro package` first")
+    os.environ["BENTOML_HOME"] = str(args.bentoml_home)
+    os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+    result = asyncio.run(benchmark(args))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(report(result))
+
+
+if __name__ == "__main__":
+    main()
