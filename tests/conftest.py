@@ -114,14 +114,18 @@ class Server:
         )
 
     def stop(self) -> None:
-        """Stop as an operator would (SIGTERM: graceful shutdown), then make sure it is gone."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
+
+
+def stop(process: subprocess.Popen | None, timeout: float = 30) -> None:
+    """Stop as an operator would (SIGTERM: graceful shutdown), then make sure it is gone."""
+    if process and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture(scope="session")

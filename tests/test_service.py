@@ -383,3 +383,21 @@ def test_the_service_refuses_to_start_on_a_package_whose_parts_disagree(packaged
         {**env, "CREDIT_SCORING_MODEL": "credit_scoring:nope"}, tmp_path
     )
     assert "not in the BentoML model store" in missing and "dvc repro package" in missing
+
+
+def test_answers_have_the_declared_output_shapes(service, run):
+    """The handlers serialise their answers themselves; they must match the OpenAPI models."""
+    components = httpx.get(f"{service.url}/docs.json").json()["components"]["schemas"]
+
+    def fields(name: str) -> set[str]:
+        return set(components[name]["properties"])
+
+    app = run["applications"].iloc[2]
+    body = {"features": records(run["applications"].iloc[[2]])[0], "client_id": int(app[KEY])}
+    assert set(post(service, "predict", body).json()) == fields("ScoredIODescriptor")
+    explained = post(service, "explain", body).json()
+    assert set(explained) == fields("ExplanationIODescriptor")
+    assert {k for c in explained["contributions"] for k in c} == fields("Contribution")
+    batch = post(service, "predict_batch", {"applicants": [body, body]}).json()
+    assert set(batch) == fields("BatchDecisionsIODescriptor")
+    assert all(set(r) == fields("Decision") for r in batch["results"])

@@ -80,10 +80,6 @@ def input_hash(features: Mapping[str, Any], client_id: int | None) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
 class DecisionLog:
     """Appends decisions from any thread; one background thread writes them in order.
 
@@ -117,17 +113,18 @@ class DecisionLog:
         reasons: Sequence[Sequence[str]] | None = None,
     ) -> None:
         """Queue the decisions of one request; hashing and writing happen off the caller's path."""
-        self._queue.put((request_id, endpoint, now(), inputs, decisions, reasons))
+        self._queue.put((request_id, endpoint, time.time(), inputs, decisions, reasons))
 
     def _entries(self, job: tuple) -> Iterator[tuple]:
-        request_id, endpoint, time, inputs, decisions, reasons = job
+        request_id, endpoint, when, inputs, decisions, reasons = job
+        stamp = datetime.fromtimestamp(when, UTC).isoformat(timespec="microseconds")
         for i, ((features, client_id), d) in enumerate(zip(inputs, decisions, strict=True)):
             codes = json.dumps(list(reasons[i]) if reasons else [])
             yield astuple(
                 Entry(
                     request_id=request_id,
                     item=i,
-                    time=time,
+                    time=stamp,
                     endpoint=endpoint,
                     model_version=d["model_version"],
                     threshold=d["threshold"],

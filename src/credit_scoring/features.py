@@ -29,6 +29,14 @@ CONTACT_FLAGS = (
     "FLAG_PHONE",
     "FLAG_EMAIL",
 )
+RATIOS = (  # the engineered ratios, numerator over denominator, in ENGINEERED order
+    ("AMT_CREDIT", "AMT_INCOME_TOTAL"),
+    ("AMT_ANNUITY", "AMT_INCOME_TOTAL"),
+    ("AMT_ANNUITY", "AMT_CREDIT"),
+    ("AMT_GOODS_PRICE", "AMT_CREDIT"),
+    ("DAYS_EMPLOYED", "DAYS_BIRTH"),
+    ("AMT_INCOME_TOTAL", "CNT_FAM_MEMBERS"),
+)
 ENGINEERED = (
     "DAYS_EMPLOYED_ANOM",
     "CREDIT_INCOME_RATIO",
@@ -152,24 +160,25 @@ def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-def _row_stat(stack: np.ndarray, stat: str) -> np.ndarray:
-    """A statistic over the available values of each row; missing when none is available."""
+def _row_stats(stack: np.ndarray) -> dict[str, np.ndarray]:
+    """Statistics over the available values of each row; missing where none is available.
+
+    All at once, as one request would otherwise pay the same masks once per statistic.
+    """
     present = ~np.isnan(stack)
     count = present.sum(axis=1)
-    filled = np.where(present, stack, 0.0)
-    if stat == "count":
-        return count.astype("float64")
-    if stat == "sum":
-        return np.where(count > 0, filled.sum(axis=1), np.nan)
-    mean = _divide(filled.sum(axis=1), count.astype("float64"))
-    if stat == "mean":
-        return mean
-    if stat == "std":
-        squared = np.where(present, (stack - mean[:, None]) ** 2, 0.0).sum(axis=1)
-        return np.sqrt(_divide(squared, count - 1.0))
-    extreme = np.where(present, stack, np.inf if stat == "min" else -np.inf)
-    value = extreme.min(axis=1) if stat == "min" else extreme.max(axis=1)
-    return np.where(count > 0, value, np.nan)
+    some = count > 0
+    total = np.where(present, stack, 0.0).sum(axis=1)
+    mean = _divide(total, count.astype("float64"))
+    squared = np.where(present, (stack - mean[:, None]) ** 2, 0.0).sum(axis=1)
+    return {
+        "count": count.astype("float64"),
+        "sum": np.where(some, total, np.nan),
+        "mean": mean,
+        "std": np.sqrt(_divide(squared, count - 1.0)),
+        "min": np.where(some, np.where(present, stack, np.inf).min(axis=1), np.nan),
+        "max": np.where(some, np.where(present, stack, -np.inf).max(axis=1), np.nan),
+    }
 
 
 @functools.cache
@@ -194,26 +203,23 @@ def engineer(raw: Mapping[str, np.ndarray], employed_anomaly: np.ndarray) -> np.
     ``raw`` holds every numeric input, DAYS_EMPLOYED already cleared of its 365243 placeholder;
     ``employed_anomaly`` says where that placeholder was, so the information is not lost.
     """
-    income, credit, annuity = raw["AMT_INCOME_TOTAL"], raw["AMT_CREDIT"], raw["AMT_ANNUITY"]
+    ratios = _divide(
+        np.column_stack([raw[num] for num, _ in RATIOS]),
+        np.column_stack([raw[den] for _, den in RATIOS]),
+    )
     ext = np.column_stack([raw[name] for name in EXT_SOURCES])
+    stats = _row_stats(ext)
     documents = np.column_stack([v for k, v in raw.items() if k.startswith("FLAG_DOCUMENT_")])
+    contacts = np.column_stack([raw[name] for name in CONTACT_FLAGS])
     return np.column_stack(
         [
             employed_anomaly,
-            _divide(credit, income),
-            _divide(annuity, income),
-            _divide(annuity, credit),
-            _divide(raw["AMT_GOODS_PRICE"], credit),
-            _divide(raw["DAYS_EMPLOYED"], raw["DAYS_BIRTH"]),
-            _divide(income, raw["CNT_FAM_MEMBERS"]),
-            _row_stat(ext, "mean"),
-            _row_stat(ext, "std"),
-            _row_stat(ext, "min"),
-            _row_stat(ext, "max"),
+            ratios,
+            *(stats[stat] for stat in ("mean", "std", "min", "max")),
             ext.prod(axis=1),
-            _row_stat(ext, "count"),
-            _row_stat(documents, "sum"),
-            _row_stat(np.column_stack([raw[name] for name in CONTACT_FLAGS]), "sum"),
+            stats["count"],
+            _row_stats(documents)["sum"],
+            _row_stats(contacts)["sum"],
         ]
     )
 
