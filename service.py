@@ -291,7 +291,7 @@ class CreditScoring:
         package, card = self.scorer.package, self.scorer.package.card
         threshold = package.threshold
         return {
-            "name": MODEL_TAG.split(":")[0],
+            "name": self.model.tag.name,
             "version": package.version,
             "trained_at": self.trained_at,
             "data": card["data"],
