@@ -98,22 +98,16 @@ def test_experiment_switches_the_data_group(clone):
     assert set(train["folds"]) == {"0", "1", "2", "auc_std"}  # the fast model's three folds
 
 
-def test_queued_experiments_compare_costs(clone):
-    """Two queued experiments that change only the costs: only the stages after train rerun."""
+def test_a_queued_experiment_compares_costs(clone):
+    """A queued experiment that changes only a cost: only the stages after train rerun."""
     run(["git", "checkout", "--", "."], cwd=clone)  # queue from the committed baseline
-    for name, override in (("cheap-misses", "cost.fn=5"), ("dear-refusals", "cost.fp=2")):
-        run(["dvc", "exp", "run", "--queue", "--name", name, "-S", override], cwd=clone)
+    run(["dvc", "exp", "run", "--queue", "--name", "cheap-misses", "-S", "cost.fn=5"], cwd=clone)
     run(["dvc", "exp", "run", "--run-all"], cwd=clone)
-    shown = experiments(clone)
+    shown = experiments(clone)["cheap-misses"]["metrics"]
     baseline = json.loads(run(["git", "show", "HEAD:models/threshold.json"], cwd=clone).stdout)
-    cheap = shown["cheap-misses"]["metrics"]["dvclive/threshold/metrics.json"]["data"]
-    dear = shown["dear-refusals"]["metrics"]["dvclive/threshold/metrics.json"]["data"]
-    # Same model; a missed default costs less, or a wrong refusal more: refuse less.
+    cheap = shown["dvclive/threshold/metrics.json"]["data"]
+    # Same model, cheaper missed defaults: refuse less (a higher threshold), pay less.
     assert cheap["threshold"] >= baseline["threshold"]
     assert cheap["cost_per_applicant"] < baseline["cost_per_applicant"]
-    assert dear["threshold"] >= baseline["threshold"]
-    assert dear["cost_per_applicant"] > baseline["cost_per_applicant"]
     trained = json.loads(run(["git", "show", "HEAD:dvclive/train/metrics.json"], cwd=clone).stdout)
-    for name in ("cheap-misses", "dear-refusals"):  # train did not rerun: the same model
-        auc = shown[name]["metrics"]["dvclive/train/metrics.json"]["data"]["oof_auc"]
-        assert auc == trained["oof_auc"]
+    assert shown["dvclive/train/metrics.json"]["data"]["oof_auc"] == trained["oof_auc"]
