@@ -18,8 +18,8 @@ from credit_scoring.cost import oof_scores
 from credit_scoring.explain import describe
 from credit_scoring.features import KEY, FeatureSchema, history_rows
 from credit_scoring.io import write_json
+from credit_scoring.model import top_importance
 from credit_scoring.packaging import (
-    gain_order,
     model_card,
     package_version,
     save_to_store,
@@ -54,7 +54,7 @@ def main() -> None:
     inputs = RequestSchema.from_contract(
         load_contract()["application_train"],
         schema,
-        order=[name for name, _ in gain_order(booster)],
+        order=[row["feature"] for row in top_importance(booster, n=booster.num_feature())],
         describe=describe,
     )
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +23,8 @@ from credit_scoring.cost import RiskBands, cost_curve, thin_curve
 from credit_scoring.explain import describe
 from credit_scoring.features import KEY, FeatureSchema
 from credit_scoring.io import atomic_path, write_json, write_parquet, write_text
+from credit_scoring.model import top_importance
 from credit_scoring.validation import RequestSchema
-
-log = logging.getLogger(__name__)
 
 MODEL, SCHEMA, THRESHOLD = "model.txt", "feature_schema.json", "threshold.json"
 INPUTS, CARD = "inputs.json", "card.json"
@@ -40,13 +38,6 @@ FILES = (MODEL, SCHEMA, THRESHOLD, INPUTS, CARD, KNOWN_IDS, KNOWN_HISTORY, APPLI
 
 class PackageError(RuntimeError):
     """The package is incomplete or its parts disagree; the service must not start on it."""
-
-
-def gain_order(booster: lgb.Booster) -> list[tuple[str, float]]:
-    """Features by total gain, strongest first (ties by name, so the order is reproducible)."""
-    gains = booster.feature_importance(importance_type="gain")
-    pairs = sorted(zip(booster.feature_name(), gains, strict=True), key=lambda t: (-t[1], t[0]))
-    return [(name, float(gain)) for name, gain in pairs]
 
 
 def _histograms(values: np.ndarray, refused: np.ndarray, bins: int) -> dict[str, Any]:
@@ -97,8 +88,8 @@ def model_card(
         },
         "data": dict(data),
         "importance": [
-            {"feature": name, "description": describe(name), "gain": gain}
-            for name, gain in gain_order(booster)[:importance_top]
+            {**row, "description": describe(row["feature"])}
+            for row in top_importance(booster, n=importance_top)
         ],
         "cost_curve": curve[["threshold", "cost_per_applicant"]].to_dict(orient="records"),
         "population": {
