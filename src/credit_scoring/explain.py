@@ -176,8 +176,12 @@ def _category_level(column: str) -> tuple[str, str] | None:
     return None
 
 
+@functools.cache
 def describe(feature: str) -> str:
-    """A plain-language name for a model feature, e.g. for a reason code or a chart label."""
+    """A plain-language name for a model feature, e.g. for a reason code or a chart label.
+
+    Cached: the feature set is fixed, and an explanation names up to all of them per request.
+    """
     if feature in WORDS:
         return WORDS[feature]
     for prefix, source in SOURCES:

@@ -68,11 +68,12 @@ class FeatureSchema:
     categorical: Mapping[str, tuple[str, ...]]
     aggregates: tuple[str, ...]
 
-    @property
+    # Cached: every request's transform asks for them, and the schema never changes.
+    @functools.cached_property
     def inputs(self) -> tuple[str, ...]:
         return self.numeric + tuple(self.categorical)
 
-    @property
+    @functools.cached_property
     def features(self) -> tuple[str, ...]:
         return self.inputs + ENGINEERED + self.aggregates
 
