@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from credit_scoring.decision_log import DecisionLog, export, input_hash
+from credit_scoring.decision_log import (
+    HASH_PIECE,
+    ROWS_PER_INSERT,
+    DecisionLog,
+    export,
+    input_hash,
+)
 from credit_scoring.explain import describe, reason_text
 from credit_scoring.packaging import package_version
 from credit_scoring.validation import Field, RequestSchema
@@ -107,3 +114,38 @@ def test_decision_log_keeps_every_concurrent_decision(tmp_path):
     with (tmp_path / "out.jsonl").open("w") as out:
         assert export(db, "jsonl", out) == 1001
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 1001
+
+
+def test_input_hash_is_sha256_of_sorted_compact_json():
+    features = {f"FIELD_{i:03d}": i * 1.5 for i in reversed(range(300))}
+    canonical = json.dumps({"features": features, "client_id": 3}, sort_keys=True)
+    compact = canonical.replace(", ", ",").replace(": ", ":").encode()
+    assert len(compact) > 2 * HASH_PIECE  # hashed in pieces
+    assert input_hash(features, 3) == hashlib.sha256(compact).hexdigest()
+    assert input_hash(features, 3) != input_hash({**features, "FIELD_000": 1.0}, 3)
+
+
+def test_decision_log_writes_a_batch_larger_than_one_insert(tmp_path):
+    db = tmp_path / "log.sqlite3"
+    log = DecisionLog(db)
+    count = ROWS_PER_INSERT * 2 + 7
+    decision = {
+        "model_version": "v1",
+        "threshold": 0.1,
+        "probability": 0.05,
+        "decision": "approve",
+        "risk_band": "low",
+    }
+    log.append(
+        "big", "predict_batch", [({"AMT_CREDIT": i}, i) for i in range(count)], [decision] * count
+    )
+    log.close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute(
+            "SELECT COUNT(*), MIN(item), MAX(item), SUM(client_id) FROM decisions"
+        ).fetchone() == (
+            count,
+            0,
+            count - 1,
+            count * (count - 1) // 2,
+        )

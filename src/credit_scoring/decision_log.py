@@ -20,10 +20,9 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import astuple, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 import orjson
 
@@ -48,9 +47,11 @@ CREATE TABLE IF NOT EXISTS decisions (
 """
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One logged decision. ``reasons`` are the reason codes (JSON), empty unless explained."""
+class Entry(NamedTuple):
+    """One logged decision. ``reasons`` are the reason codes (JSON), empty unless explained.
+
+    A tuple, so the writer hands it to SQLite as it is.
+    """
 
     request_id: str
     item: int
@@ -66,7 +67,24 @@ class Entry:
     reasons: str
 
 
-COLUMNS = tuple(f.name for f in fields(Entry))
+COLUMNS = Entry._fields
+# SQLite binds at most 32,766 values a statement.
+ROWS_PER_INSERT = 32766 // len(COLUMNS)
+
+
+def insert_statement(rows: int) -> str:
+    """One INSERT of ``rows`` rows.
+
+    SQLite hands the interpreter lock back at every step of a statement; one statement a batch
+    rather than one a row keeps the writer from taking the lock from the request path per row.
+    """
+    row = f"({', '.join('?' * len(COLUMNS))})"
+    return f"INSERT INTO decisions VALUES {', '.join([row] * rows)}"
+
+
+# hashlib lets go of the interpreter lock for 2,048 bytes or more, and the writer would then
+# wait for it back from the request path once a decision; pieces below that keep it.
+HASH_PIECE = 2047
 
 
 def input_hash(features: Mapping[str, Any], client_id: int | None) -> str:
@@ -74,18 +92,23 @@ def input_hash(features: Mapping[str, Any], client_id: int | None) -> str:
 
     The same input gives the same hash whatever the order or spacing the client sent it in.
     """
-    canonical = orjson.dumps(
-        {"client_id": client_id, "features": features}, option=orjson.OPT_SORT_KEYS
+    canonical = memoryview(
+        orjson.dumps({"client_id": client_id, "features": features}, option=orjson.OPT_SORT_KEYS)
     )
-    return hashlib.sha256(canonical).hexdigest()
+    digest = hashlib.sha256()
+    for start in range(0, len(canonical), HASH_PIECE):
+        digest.update(canonical[start : start + HASH_PIECE])
+    return digest.hexdigest()
 
 
 class DecisionLog:
     """Appends decisions from any thread; one background thread writes them in order.
 
-    The writer gathers what arrives within ``linger`` seconds into one transaction: under load
-    it wakes a few dozen times a second rather than once a request, which keeps it from taking
-    the interpreter lock from the request path; at rest a decision is on disk within ``linger``.
+    After the first decision of a batch the writer sleeps ``linger`` seconds, then writes all
+    that arrived as one transaction. No append wakes it mid-batch, so under load it takes the
+    interpreter lock from the request path twenty times a second rather than once a request
+    (waking per append cost a fifth of the service's throughput); at rest a decision is on
+    disk within ``linger``.
     """
 
     _STOP = object()
@@ -115,46 +138,43 @@ class DecisionLog:
         """Queue the decisions of one request; hashing and writing happen off the caller's path."""
         self._queue.put((request_id, endpoint, time.time(), inputs, decisions, reasons))
 
-    def _entries(self, job: tuple) -> Iterator[tuple]:
+    def _entries(self, job: tuple) -> Iterator[Entry]:
         request_id, endpoint, when, inputs, decisions, reasons = job
         stamp = datetime.fromtimestamp(when, UTC).isoformat(timespec="microseconds")
         for i, ((features, client_id), d) in enumerate(zip(inputs, decisions, strict=True)):
             codes = json.dumps(list(reasons[i]) if reasons else [])
-            yield astuple(
-                Entry(
-                    request_id=request_id,
-                    item=i,
-                    time=stamp,
-                    endpoint=endpoint,
-                    model_version=d["model_version"],
-                    threshold=d["threshold"],
-                    input_hash=input_hash(features, client_id),
-                    client_id=client_id,
-                    probability=d["probability"],
-                    decision=d["decision"],
-                    risk_band=d["risk_band"],
-                    reasons=codes,
-                )
+            yield Entry(
+                request_id=request_id,
+                item=i,
+                time=stamp,
+                endpoint=endpoint,
+                model_version=d["model_version"],
+                threshold=d["threshold"],
+                input_hash=input_hash(features, client_id),
+                client_id=client_id,
+                probability=d["probability"],
+                decision=d["decision"],
+                risk_band=d["risk_band"],
+                reasons=codes,
             )
 
     def _write(self) -> None:
         db = self._connect()
         db.execute("PRAGMA synchronous=NORMAL")
-        insert = f"INSERT INTO decisions VALUES ({', '.join('?' * len(COLUMNS))})"
         stopping = False
         while not stopping:
             jobs = [self._queue.get()]
-            deadline = time.monotonic() + self.linger
-            while jobs[-1] is not self._STOP and (wait := deadline - time.monotonic()) > 0:
-                try:
-                    jobs.append(self._queue.get(timeout=wait))
-                except queue.Empty:
-                    break
+            if jobs[0] is not self._STOP:
+                time.sleep(self.linger)
+            while not self._queue.empty():
+                jobs.append(self._queue.get_nowait())
             stopping = any(job is self._STOP for job in jobs)
             try:
                 rows = [row for job in jobs if job is not self._STOP for row in self._entries(job)]
                 with db:
-                    db.executemany(insert, rows)
+                    for start in range(0, len(rows), ROWS_PER_INSERT):
+                        chunk = rows[start : start + ROWS_PER_INSERT]
+                        db.execute(insert_statement(len(chunk)), [v for row in chunk for v in row])
             except Exception:  # the writer must outlive one bad batch, and say what it lost
                 log.exception(
                     "decision log %s: could not write %d request(s)", self.path, len(jobs)
