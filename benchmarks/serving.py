@@ -1,18 +1,20 @@
 """How fast the BentoML service answers, against a bare FastAPI app serving the same package.
 
-    python -m benchmarks.serving [--runs 3] [--duration 10] [--soak-seconds 60] [--json out.json]
+    python -m benchmarks.serving [--runs 3] [--rounds 8] [--slice 2.5] [--soak-seconds 60]
+                                 [--json out.json]
 
 Starts the servers itself on free loopback ports: ``bentoml serve service:CreditScoring`` (with
-its defaults, then with the access log on, with every request traced, with metrics off) and
-the baseline ``uvicorn benchmarks.fastapi_baseline:app --workers 1 --no-access-log``, which
-scores through the same :class:`Scorer` with nothing around it. Each run starts fresh servers
-and measures, on test-population applicants sent with their ``client_id``:
+its defaults, with the access log off, with metrics off, with every request traced) and the
+baseline ``uvicorn benchmarks.fastapi_baseline:app --workers 1 --no-access-log``, which scores
+through the same :class:`Scorer` with nothing around it. Each run starts fresh servers, keeps
+them all up, and measures, on test-population applicants sent with their ``client_id``:
 
 * /predict and /explain latency (p50, p99) at one connection, after a warm-up;
 * /predict_batch of 1,000 applicants, the median wall time of a call;
-* /predict throughput at 16 connections for ``--duration`` seconds, for each server.
+* /predict throughput at 16 connections: ``--rounds`` rounds in which every server in turn
+  takes ``--slice`` seconds of load, each round's BentoML figure divided by its FastAPI one.
 
-Figures are medians over ``--runs`` runs and every ratio is taken within a run, because these
+Figures are medians over ``--runs`` runs and every ratio is taken within a round, because these
 shared 2-core machines are noisy. A final soak (once) loads the default BentoML server for
 ``--soak-seconds`` and counts failed responses and the growth of its process tree's memory.
 With the defaults the whole benchmark takes about 12 minutes.
@@ -55,10 +57,10 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 BENTOML_VARIANTS = {  # name: (label, environment overrides)
-    "bentoml_defaults": ("BentoML defaults (metrics on, access log off)", {}),
-    "bentoml_access_log": ("BentoML, access log on", {"CREDIT_SCORING_ACCESS_LOG": "true"}),
+    "bentoml_defaults": ("BentoML defaults (metrics and access log on)", {}),
+    "bentoml_no_access_log": ("BentoML, access log off", {"CREDIT_SCORING_ACCESS_LOG": "false"}),
+    "bentoml_no_metrics": ("BentoML, metrics off", {"CREDIT_SCORING_METRICS": "false"}),
     "bentoml_traced": ("BentoML, every request traced", {"CREDIT_SCORING_TRACE_RATE": "1"}),
-    "bentoml_bare": ("BentoML, metrics off", {"CREDIT_SCORING_METRICS": "false"}),
 }
 FASTAPI = "fastapi"
 READY_TIMEOUT_S = 180.0
@@ -418,22 +420,48 @@ async def decisions(port: int, requests: Sequence[bytes]) -> list[dict[str, Any]
     return out
 
 
-async def throughput(server: Server, work: Workload, args: argparse.Namespace) -> dict[str, Any]:
-    """/predict at ``--connections`` for ``--duration`` s, after a short concurrent warm-up."""
-    await concurrent(server.port, work.predict, args.connections, min(1.0, args.duration))
-    load = await concurrent(
-        server.port, work.predict, args.connections, args.duration, pid=server.proc.pid
-    )
-    return {
-        "rps": load.ok / load.elapsed,
-        "p50_ms": load.percentile_ms(50),
-        "p99_ms": load.percentile_ms(99),
-        "failed": load.failed,
-        "server_cpu": load.server_cpu,
-        "client_cpu": load.client_cpu,
-        "rss_mib": tree_rss_mib(server.proc.pid),
-        "ready_s": server.ready_s,
-    }
+async def throughput(
+    servers: Mapping[str, Server], work: Workload, args: argparse.Namespace
+) -> dict[str, Any]:
+    """/predict at ``--connections``, in ``--rounds`` rounds of one ``--slice`` per server.
+
+    Every server is up at once and takes its turn in each round (in a rotated order), so each
+    BentoML figure is divided by a FastAPI figure taken seconds apart: the machine's speed
+    drifts by a quarter over minutes, which a ratio of two separate ten-second loads would
+    take for a difference between the servers.
+    """
+    names = list(servers)
+    for server in servers.values():
+        await concurrent(server.port, work.predict, args.connections, 1.0)
+    slices: dict[str, list[Load]] = {name: [] for name in names}
+    for r in range(args.rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            server = servers[name]
+            slices[name].append(
+                await concurrent(
+                    server.port, work.predict, args.connections, args.slice, pid=server.proc.pid
+                )
+            )
+    out: dict[str, Any] = {}
+    for name, loads in slices.items():
+        server = servers[name]
+        rps = [load.ok / load.elapsed for load in loads]
+        out[name] = {
+            "rps": statistics.median(rps),
+            "p50_ms": statistics.median(load.percentile_ms(50) for load in loads),
+            "p99_ms": statistics.median(load.percentile_ms(99) for load in loads),
+            "failed": sum(load.failed for load in loads),
+            "server_cpu": statistics.median(load.server_cpu for load in loads),
+            "client_cpu": statistics.median(load.client_cpu for load in loads),
+            "rss_mib": tree_rss_mib(server.proc.pid),
+            "ready_s": server.ready_s,
+            "per_round_rps": rps,
+        }
+    baseline = out[FASTAPI]["per_round_rps"]
+    for name in names:
+        ratios = [a / b for a, b in zip(out[name]["per_round_rps"], baseline, strict=True)]
+        out[name]["rps_ratio"] = statistics.median(ratios)
+    return out
 
 
 def _failed(name: str, load: Load) -> int:
@@ -445,16 +473,26 @@ def _failed(name: str, load: Load) -> int:
 async def one_run(
     settings: Settings, work: Workload, args: argparse.Namespace, run: int
 ) -> dict[str, Any]:
-    """Every measurement once, on freshly started servers; flat figures and in-run ratios."""
+    """Every measurement once, on freshly started servers; flat figures and in-run ratios.
+
+    All servers start (one after another, so start-up times are each its own) and stay up for
+    the run; latencies are measured on one while the others idle.
+    """
     out: dict[str, Any] = {}
     failed = 0
-    async with serving("bentoml_defaults", settings, f"run{run}-bentoml_defaults") as server:
-        port = server.port
-        await sequential(port, work.predict, args.warmup)
-        lat = await sequential(port, work.predict, args.requests)
-        out["bentoml_predict_p50_ms"] = lat.percentile_ms(50)
-        out["bentoml_predict_p99_ms"] = lat.percentile_ms(99)
-        failed += _failed("predict", lat)
+    async with contextlib.AsyncExitStack() as stack:
+        servers = {
+            kind: await stack.enter_async_context(serving(kind, settings, f"run{run}-{kind}"))
+            for kind in [*BENTOML_VARIANTS, FASTAPI]
+        }
+        for kind in ("bentoml", FASTAPI):
+            port = servers["bentoml_defaults" if kind == "bentoml" else kind].port
+            await sequential(port, work.predict, args.warmup)
+            lat = await sequential(port, work.predict, args.requests)
+            out[f"{kind}_predict_p50_ms"] = lat.percentile_ms(50)
+            out[f"{kind}_predict_p99_ms"] = lat.percentile_ms(99)
+            failed += _failed(f"{kind} predict", lat)
+        port = servers["bentoml_defaults"].port
         await sequential(port, work.explain, min(args.warmup, args.explain_requests))
         lat = await sequential(port, work.explain, args.explain_requests)
         out["bentoml_explain_p50_ms"] = lat.percentile_ms(50)
@@ -465,30 +503,20 @@ async def one_run(
         out["bentoml_batch_ms"] = lat.percentile_ms(50)
         out["bentoml_batch_ms_per_applicant"] = out["bentoml_batch_ms"] / work.batch_size
         failed += _failed("predict_batch", lat)
-        bentoml_answers = await decisions(port, work.check)
-        for key, value in (await throughput(server, work, args)).items():
-            out[f"bentoml_defaults_{key}"] = value
-    for variant in [v for v in BENTOML_VARIANTS if v != "bentoml_defaults"]:
-        async with serving(variant, settings, f"run{run}-{variant}") as server:
-            await sequential(server.port, work.predict, args.warmup)
-            for key, value in (await throughput(server, work, args)).items():
-                out[f"{variant}_{key}"] = value
-    async with serving(FASTAPI, settings, f"run{run}-fastapi") as server:
-        await sequential(server.port, work.predict, args.warmup)
-        lat = await sequential(server.port, work.predict, args.requests)
-        out["fastapi_predict_p50_ms"] = lat.percentile_ms(50)
-        out["fastapi_predict_p99_ms"] = lat.percentile_ms(99)
-        failed += _failed("fastapi predict", lat)
-        out["same_decisions"] = await decisions(server.port, work.check) == bentoml_answers
-        for key, value in (await throughput(server, work, args)).items():
-            out[f"fastapi_{key}"] = value
+        out["same_decisions"] = await decisions(port, work.check) == await decisions(
+            servers[FASTAPI].port, work.check
+        )
+        for name in servers:
+            await sequential(servers[name].port, work.predict, args.warmup)
+        for name, figures in (await throughput(servers, work, args)).items():
+            per_round = figures.pop("per_round_rps")
+            note(f"  {name}: requests/s by round {[round(x) for x in per_round]}")
+            for key, value in figures.items():
+                out[f"{name}_{key}"] = value
     for key in ("p50", "p99"):
         bentoml_ms, fastapi_ms = out[f"bentoml_predict_{key}_ms"], out[f"fastapi_predict_{key}_ms"]
         out[f"predict_{key}_ratio"] = bentoml_ms / fastapi_ms
-    for variant in BENTOML_VARIANTS:
-        out[f"{variant}_rps_ratio"] = out[f"{variant}_rps"] / out["fastapi_rps"]
-        failed += out[f"{variant}_failed"]
-    out["failed"] = failed + out["fastapi_failed"]
+    out["failed"] = failed + sum(out[f"{name}_failed"] for name in [*BENTOML_VARIANTS, FASTAPI])
     return out
 
 
@@ -577,7 +605,8 @@ def report(result: dict[str, Any]) -> str:
         f"| /predict_batch of {args['batch_size']:,}, per call | {m['bentoml_batch_ms']:.0f} ms "
         f"({m['bentoml_batch_ms_per_applicant'] * 1e3:.0f} µs per applicant) | | |",
         "",
-        f"/predict at {args['connections']} connections for {args['duration']:g} s:",
+        f"/predict at {args['connections']} connections, {args['rounds']} rounds of "
+        f"{args['slice']:g} s per server (ratios are medians of per-round ratios):",
         "",
         "| server | requests/s | p50 | p99 | CPU server / client (cores) | failed | RSS "
         "| start-up | ratio to FastAPI |",
@@ -585,7 +614,7 @@ def report(result: dict[str, Any]) -> str:
     ]
     rows = [(name, label) for name, (label, _) in BENTOML_VARIANTS.items()]
     for name, label in [*rows, (FASTAPI, "FastAPI baseline (uvicorn, 1 worker)")]:
-        ratio = m[f"{name}_rps_ratio"] if name != FASTAPI else 1.0
+        ratio = m[f"{name}_rps_ratio"]
         lines.append(
             f"| {label} | {m[f'{name}_rps']:.0f} | {m[f'{name}_p50_ms']:.1f} ms | "
             f"{m[f'{name}_p99_ms']:.1f} ms | {m[f'{name}_server_cpu']:.2f} / "
@@ -637,7 +666,8 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         key: getattr(args, key)
         for key in (
             "connections",
-            "duration",
+            "rounds",
+            "slice",
             "requests",
             "explain_requests",
             "batch_size",
@@ -670,7 +700,8 @@ def main() -> None:
         default=Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml")),
     )
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds of each load")
+    parser.add_argument("--rounds", type=int, default=8, help="throughput rounds")
+    parser.add_argument("--slice", type=float, default=2.5, help="seconds of load per turn")
     parser.add_argument("--soak-seconds", dest="soak", type=float, default=60.0, help="0: none")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--requests", type=int, default=2000, help="/predict latency sample")
