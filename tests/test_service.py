@@ -281,10 +281,33 @@ def test_model_info_schema_population_and_lookup(service, run, packaged):
     assert unknown.status_code == 400 and unknown.json()["detail"][0]["loc"] == ["client_id"]
 
 
-def test_health_endpoints(service):
+def request_total(metrics: str, path: str, status: int) -> float:
+    """A Prometheus counter's value from the /metrics text; 0 when it has no line yet."""
+    for line in metrics.splitlines():
+        if (
+            line.startswith("bentoml_service_request_total{")
+            and f'endpoint="{path}"' in line
+            and f'http_response_code="{status}"' in line
+        ):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_operators_get_health_metrics_and_an_access_log(service, run):
     for path in ("livez", "readyz", "healthz"):
         assert httpx.get(f"{service.url}/{path}").status_code == 200
-    assert "bentoml_service_request_total" in httpx.get(f"{service.url}/metrics").text
+    before = httpx.get(f"{service.url}/metrics").text
+    good = post(service, "predict", {"features": records(run["applications"].head(1))[0]})
+    bad = post(service, "predict", {"features": {"AMT_CREDITT": 1.0}})
+    assert (good.status_code, bad.status_code) == (200, 400)
+    after = httpx.get(f"{service.url}/metrics").text
+    for status in (200, 400):
+        grew = request_total(after, "/predict", status) - request_total(before, "/predict", status)
+        assert grew >= 1, f"/predict {status} not counted"
+    # BentoML's access log is on by default: one line a request, with its path and status.
+    logged = [line for line in service.log.read_text().splitlines() if "path=/predict," in line]
+    assert any("status=200," in line for line in logged)
+    assert any("status=400," in line for line in logged)
 
 
 def export(db: Path) -> list[dict]:
