@@ -20,6 +20,7 @@ Settings (environment):
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from pathlib import Path
@@ -208,6 +209,10 @@ class CreditScoring:
         self.scorer = Scorer(Package.load(Path(self.model.path), version=self.model.tag.version))
         self.decisions = DecisionLog(DECISION_LOG)
         self.trained_at = self.model.info.metadata.get("trained_at")
+        # What is loaded by now lives as long as the worker. Out of the collector's sight, it
+        # no longer costs a full collection (160 ms over some 200,000 objects) every few
+        # thousand requests.
+        gc.freeze()
 
     @bentoml.on_shutdown
     def close(self) -> None:

@@ -320,7 +320,9 @@ def export(db: Path) -> list[dict]:
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
-def test_decision_log_is_complete_under_concurrency_and_survives_a_restart(packaged, run, tmp_path):
+def test_decision_log_is_complete_under_concurrency_across_restarts_and_workers(
+    packaged, run, tmp_path
+):
     db = tmp_path / "decisions.sqlite3"
     env = {**packaged["env"], "CREDIT_SCORING_DECISION_LOG": str(db)}
     sample = run["applications"].head(40)
@@ -351,15 +353,25 @@ def test_decision_log_is_complete_under_concurrency_and_survives_a_restart(packa
         r["code"] for r in explanation["reasons"]
     ]
 
-    again = Server(env, tmp_path / "second.log").start()
+    # Restarted with two workers: two processes, each with its writer, append to one file.
+    again = Server({**env, "CREDIT_SCORING_WORKERS": "2"}, tmp_path / "second.log").start()
     try:
         batch = post(again, "predict_batch", {"applicants": bodies[:3]}).json()
+        with ThreadPoolExecutor(16) as pool:
+            more = list(pool.map(lambda b: post(again, "predict", b).json(), bodies * 4))
     finally:
         again.stop()
+    served_by = {
+        line.split("[entry_service:credit_scoring:")[1].split("]")[0]
+        for line in (tmp_path / "second.log").read_text().splitlines()
+        if "path=/predict," in line
+    }
+    assert served_by == {"1", "2"}
     after = export(db)
-    assert len(after) == len(logged) + 3
+    assert len(after) == len(logged) + 3 + len(more)
     rows = [r for r in after if r["request_id"] == batch["request_id"]]
     assert [r["item"] for r in rows] == [0, 1, 2]
+    assert {a["request_id"] for a in more} <= {r["request_id"] for r in after}
     csv = subprocess.run(
         [sys.executable, "-m", "credit_scoring.decision_log", str(db), "--format", "csv"],
         capture_output=True,
