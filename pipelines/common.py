@@ -24,14 +24,20 @@ def load_params(path: Path = Path("params.yaml")) -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
+def require(path: Path | str) -> Path:
+    """A stage input that must exist; a missing one is one clear line, not a traceback."""
+    path = Path(path)
+    if not path.exists():
+        raise SourceError(f"{path} not found; run the stage that writes it (`dvc repro`)")
+    return path
+
+
 def read_parquet(path: Path, **options: Any) -> pd.DataFrame:
-    """Read a stage input; a missing one names the file and the stage that makes it.
+    """Read a stage input (see :func:`require`).
 
     ``options`` go to :func:`pandas.read_parquet` (``filters`` reads only the rows needed).
     """
-    if not path.exists():
-        raise SourceError(f"{path} not found; run the stage that writes it (`dvc repro`)")
-    return pd.read_parquet(path, **options)
+    return pd.read_parquet(require(path), **options)
 
 
 def run(main: Callable[[], None]) -> None:

@@ -19,7 +19,7 @@ from credit_scoring.features import KEY, TARGET, FeatureSchema
 from credit_scoring.io import atomic_path, write_json
 from credit_scoring.schema import conform_table, load_contract
 from credit_scoring.sources import SourceError
-from pipelines.common import load_params, log, read_parquet, run
+from pipelines.common import load_params, log, read_parquet, require, run
 
 
 def read_batch(path: Path) -> pd.DataFrame:
@@ -51,12 +51,12 @@ def main() -> None:
         html, out_json = args.out / Path(cfg["html"]).name, args.out / Path(cfg["json"]).name
     reference = read_parquet(raw_dir / "application_train.parquet")
     sample = Sample.draw(reference, current, size=cfg["sample"], seed=cfg["seed"])
-    booster = lgb.Booster(model_file=params["train"]["model"])
-    decision = json.loads(Path(params["cost"]["out"]).read_text())
+    booster = lgb.Booster(model_file=require(params["train"]["model"]))
+    decision = json.loads(require(params["cost"]["out"]).read_text())
     result = compare(
         sample,
         read_parquet(Path(params["aggregate"]["out"]), filters=[(KEY, "in", sample.ids)]),
-        schema=FeatureSchema.from_json(Path(params["features"]["schema"]).read_text()),
+        schema=FeatureSchema.from_json(require(params["features"]["schema"]).read_text()),
         booster=booster,
         columns=choose_columns(
             load_contract()["application_test"],

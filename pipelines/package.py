@@ -27,16 +27,16 @@ from credit_scoring.packaging import (
 )
 from credit_scoring.schema import load_contract
 from credit_scoring.validation import RequestSchema
-from pipelines.common import load_params, log, read_parquet, run
+from pipelines.common import load_params, log, read_parquet, require, run
 
 
 def main() -> None:
     params = load_params()
     cfg, paths, raw_dir = params["package"], params["features"], Path(params["data"]["raw_dir"])
-    model_path, oof_path = Path(params["train"]["model"]), Path(params["train"]["oof"])
-    schema = FeatureSchema.from_json(Path(paths["schema"]).read_text())
-    booster = lgb.Booster(model_file=str(model_path))
-    threshold = json.loads(Path(params["cost"]["out"]).read_text())
+    model_path, oof_path = require(params["train"]["model"]), Path(params["train"]["oof"])
+    schema = FeatureSchema.from_json(require(paths["schema"]).read_text())
+    booster = lgb.Booster(model_file=model_path)
+    threshold = json.loads(require(params["cost"]["out"]).read_text())
     train = read_parquet(Path(paths["train"]))
     test = read_parquet(raw_dir / "application_test.parquet")
     known_ids = np.union1d(train[KEY].to_numpy("int64"), test[KEY].to_numpy("int64"))

@@ -13,13 +13,13 @@ from credit_scoring.evaluation import learning_curve_table, precision_recall_tab
 from credit_scoring.features import KEY, TARGET, FeatureSchema
 from credit_scoring.io import write_parquet, write_text
 from credit_scoring.model import cross_validate, fit_final, top_importance
-from pipelines.common import load_params, read_parquet, run
+from pipelines.common import load_params, read_parquet, require, run
 
 
 def main() -> None:
     params = load_params()
     model, cfg, paths = params["model"], params["train"], params["features"]
-    schema = FeatureSchema.from_json(Path(paths["schema"]).read_text())
+    schema = FeatureSchema.from_json(require(paths["schema"]).read_text())
     frame = read_parquet(Path(paths["train"]))
     x, y = frame[list(schema.features)].to_numpy(), frame[TARGET].to_numpy()
     common = {
