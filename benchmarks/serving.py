@@ -4,7 +4,7 @@
                                  [--json out.json]
 
 Starts the servers itself on free loopback ports: ``bentoml serve service:CreditScoring`` (with
-its defaults, with the access log off, with metrics off, with every request traced) and the
+its defaults, with the access log on, with metrics off, with every request traced) and the
 baseline ``uvicorn benchmarks.fastapi_baseline:app --workers 1 --no-access-log``, which scores
 through the same :class:`Scorer` with nothing around it. Each run starts fresh servers, keeps
 them all up, and measures, on test-population applicants sent with their ``client_id``:
@@ -57,8 +57,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 BENTOML_VARIANTS = {  # name: (label, environment overrides)
-    "bentoml_defaults": ("BentoML defaults (metrics and access log on)", {}),
-    "bentoml_no_access_log": ("BentoML, access log off", {"CREDIT_SCORING_ACCESS_LOG": "false"}),
+    "bentoml_defaults": ("BentoML defaults (metrics on, access log off)", {}),
+    "bentoml_access_log": ("BentoML, access log on", {"CREDIT_SCORING_ACCESS_LOG": "true"}),
     "bentoml_no_metrics": ("BentoML, metrics off", {"CREDIT_SCORING_METRICS": "false"}),
     "bentoml_traced": ("BentoML, every request traced", {"CREDIT_SCORING_TRACE_RATE": "1"}),
 }
