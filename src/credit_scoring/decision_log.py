@@ -107,8 +107,8 @@ class DecisionLog:
     After the first decision of a batch the writer sleeps ``linger`` seconds, then writes all
     that arrived as one transaction. No append wakes it mid-batch, so under load it takes the
     interpreter lock from the request path twenty times a second rather than once a request
-    (waking per append cost a fifth of the service's throughput); at rest a decision is on
-    disk within ``linger``.
+    (waking per append cost about a sixth of the service's throughput in a benchmark run); at
+    rest a decision is on disk within ``linger``.
     """
 
     _STOP = object()
