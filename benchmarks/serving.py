@@ -50,6 +50,7 @@ import numpy as np
 import psutil
 
 from benchmarks.common import machine
+from credit_scoring.packaging import serving_home
 
 if TYPE_CHECKING:
     from credit_scoring.scoring import Scorer
@@ -316,7 +317,7 @@ async def serving(kind: str, settings: Settings, label: str) -> AsyncIterator[Se
     port = free_port()
     env = {
         **os.environ,
-        "BENTOML_HOME": str(settings.bentoml_home),
+        "BENTOML_HOME": str(serving_home(settings.bentoml_home, settings.workdir / label)),
         "BENTOML_DO_NOT_TRACK": "true",
         "CREDIT_SCORING_MODEL": settings.tag,
     }

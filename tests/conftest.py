@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from credit_scoring.config import compose_params
+from credit_scoring.packaging import serving_home
 from credit_scoring.synthetic import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,9 +95,11 @@ class Server:
     def start(self, timeout: float = 90) -> Server:
         args = [str(Path(sys.executable).parent / "bentoml"), "serve", "service:CreditScoring"]
         args += ["--host", "127.0.0.1", "--port", str(self.port)]
+        home = serving_home(Path(self.env["BENTOML_HOME"]), self.log.with_suffix(".bentoml"))
+        env = {**self.env, "BENTOML_HOME": str(home)}
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+                args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -168,6 +168,19 @@ def save_to_store(
     return tag, True
 
 
+def serving_home(store: Path, home: Path) -> Path:
+    """A BENTOML_HOME of its own for one service, sharing the models of ``store``.
+
+    `bentoml serve` empties ``$BENTOML_HOME/prometheus_multiproc_dir`` as it starts, so a second
+    service under the same home silences the first one's metrics; the models can be shared.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    models = home / "models"
+    if not models.exists():
+        models.symlink_to(store.resolve() / "models", target_is_directory=True)
+    return home
+
+
 def _model_features(path: Path) -> list[str]:
     """The feature names in a LightGBM text model's header, without loading its trees."""
     with path.open(encoding="utf-8") as fh:
