@@ -358,7 +358,7 @@ def test_decision_log_is_complete_under_concurrency_across_restarts_and_workers(
     try:
         batch = post(again, "predict_batch", {"applicants": bodies[:3]}).json()
         with ThreadPoolExecutor(16) as pool:
-            more = list(pool.map(lambda b: post(again, "predict", b).json(), bodies * 4))
+            more = list(pool.map(lambda b: post(again, "predict", b).json(), bodies * 2))
     finally:
         again.stop()
     served_by = {
