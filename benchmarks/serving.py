@@ -17,7 +17,7 @@ them all up, and measures, on test-population applicants sent with their ``clien
 Figures are medians over ``--runs`` runs and every ratio is taken within a round, because these
 shared 2-core machines are noisy. A final soak (once) loads the default BentoML server for
 ``--soak-seconds`` and counts failed responses and the growth of its process tree's memory.
-With the defaults the whole benchmark takes about 12 minutes.
+With the defaults the whole benchmark takes about 13 minutes.
 
 The load generator is asyncio streams over HTTP/1.1 keep-alive with pre-encoded requests, one
 coroutine per connection: the client shares the cores with the server, so it must stay cheap.
@@ -428,8 +428,8 @@ async def throughput(
 
     Every server is up at once and takes its turn in each round (in a rotated order), so each
     BentoML figure is divided by a FastAPI figure taken seconds apart: the machine's speed
-    drifts by a quarter over minutes, which a ratio of two separate ten-second loads would
-    take for a difference between the servers.
+    drifts by up to a factor of two within minutes, which a ratio of two separate ten-second
+    loads would take for a difference between the servers.
     """
     names = list(servers)
     for server in servers.values():
