@@ -443,12 +443,15 @@ async def throughput(
                     server.port, work.predict, args.connections, args.slice, pid=server.proc.pid
                 )
             )
+    rps = {name: [load.ok / load.elapsed for load in loads] for name, loads in slices.items()}
     out: dict[str, Any] = {}
     for name, loads in slices.items():
         server = servers[name]
-        rps = [load.ok / load.elapsed for load in loads]
+        note(f"  {name}: requests/s by round {[round(x) for x in rps[name]]}")
+        ratios = [a / b for a, b in zip(rps[name], rps[FASTAPI], strict=True)]
         out[name] = {
-            "rps": statistics.median(rps),
+            "rps": statistics.median(rps[name]),
+            "rps_ratio": statistics.median(ratios),
             "p50_ms": statistics.median(load.percentile_ms(50) for load in loads),
             "p99_ms": statistics.median(load.percentile_ms(99) for load in loads),
             "failed": sum(load.failed for load in loads),
@@ -456,12 +459,7 @@ async def throughput(
             "client_cpu": statistics.median(load.client_cpu for load in loads),
             "rss_mib": tree_rss_mib(server.proc.pid),
             "ready_s": server.ready_s,
-            "per_round_rps": rps,
         }
-    baseline = out[FASTAPI]["per_round_rps"]
-    for name in names:
-        ratios = [a / b for a, b in zip(out[name]["per_round_rps"], baseline, strict=True)]
-        out[name]["rps_ratio"] = statistics.median(ratios)
     return out
 
 
@@ -486,8 +484,8 @@ async def one_run(
             kind: await stack.enter_async_context(serving(kind, settings, f"run{run}-{kind}"))
             for kind in [*BENTOML_VARIANTS, FASTAPI]
         }
-        for kind in ("bentoml", FASTAPI):
-            port = servers["bentoml_defaults" if kind == "bentoml" else kind].port
+        for kind, name in (("bentoml", "bentoml_defaults"), (FASTAPI, FASTAPI)):
+            port = servers[name].port
             await sequential(port, work.predict, args.warmup)
             lat = await sequential(port, work.predict, args.requests)
             out[f"{kind}_predict_p50_ms"] = lat.percentile_ms(50)
@@ -507,11 +505,7 @@ async def one_run(
         out["same_decisions"] = await decisions(port, work.check) == await decisions(
             servers[FASTAPI].port, work.check
         )
-        for name in servers:
-            await sequential(servers[name].port, work.predict, args.warmup)
         for name, figures in (await throughput(servers, work, args)).items():
-            per_round = figures.pop("per_round_rps")
-            note(f"  {name}: requests/s by round {[round(x) for x in per_round]}")
             for key, value in figures.items():
                 out[f"{name}_{key}"] = value
     for key in ("p50", "p99"):

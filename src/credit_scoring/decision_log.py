@@ -75,8 +75,8 @@ ROWS_PER_INSERT = 32766 // len(COLUMNS)
 def insert_statement(rows: int) -> str:
     """One INSERT of ``rows`` rows.
 
-    SQLite hands the interpreter lock back at every step of a statement; one statement a batch
-    rather than one a row keeps the writer from taking the lock from the request path per row.
+    Python's sqlite3 lets go of the interpreter lock around every step of a statement; one
+    statement a batch rather than one a row keeps the writer from taking it back once a row.
     """
     row = f"({', '.join('?' * len(COLUMNS))})"
     return f"INSERT INTO decisions VALUES {', '.join([row] * rows)}"
