@@ -93,10 +93,13 @@ class Server:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90) -> Server:
+        """Start, and return once every worker is up: /readyz answers for the first one only."""
         args = [str(Path(sys.executable).parent / "bentoml"), "serve", "service:CreditScoring"]
         args += ["--host", "127.0.0.1", "--port", str(self.port)]
         home = serving_home(Path(self.env["BENTOML_HOME"]), self.log.with_suffix(".bentoml"))
         env = {**self.env, "BENTOML_HOME": str(home)}
+        workers = int(env.get("CREDIT_SCORING_WORKERS", "1"))
+        offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
@@ -105,11 +108,13 @@ class Server:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"bentoml serve exited:\n{self.log.read_text()[-3000:]}")
+            started = self.log.read_bytes()[offset:].count(b"Service credit_scoring initialized")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return self
+                ready = httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
+                ready = False
+            if ready and started >= workers:
+                return self
             time.sleep(0.3)
         self.stop()
         raise RuntimeError(
