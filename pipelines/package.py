@@ -35,7 +35,8 @@ def main() -> None:
     cfg, paths, raw_dir = params["package"], params["features"], Path(params["data"]["raw_dir"])
     model_path, oof_path = require(params["train"]["model"]), Path(params["train"]["oof"])
     schema = FeatureSchema.from_json(require(paths["schema"]).read_text())
-    booster = lgb.Booster(model_file=model_path)
+    model_text = model_path.read_text()
+    booster = lgb.Booster(model_str=model_text)
     threshold = json.loads(require(params["cost"]["out"]).read_text())
     train = read_parquet(Path(paths["train"]))
     test = read_parquet(raw_dir / "application_test.parquet")
@@ -60,7 +61,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         hashes = write_package(
             Path(tmp),
-            model_text=model_path.read_text(),
+            model_text=model_text,
             schema=schema,
             inputs=inputs,
             threshold=threshold,
