@@ -12,9 +12,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from credit_scoring.aggregate import SpecError
-from credit_scoring.schema import SchemaError
-from credit_scoring.sources import SourceError
+from credit_scoring.errors import InputError
 
 log = logging.getLogger("pipelines")
 
@@ -28,7 +26,7 @@ def require(path: Path | str) -> Path:
     """A stage input that must exist; a missing one is one clear line, not a traceback."""
     path = Path(path)
     if not path.exists():
-        raise SourceError(f"{path} not found; run the stage that writes it (`dvc repro`)")
+        raise InputError(f"{path} not found; run the stage that writes it (`dvc repro`)")
     return path
 
 
@@ -52,7 +50,7 @@ def run(main: Callable[[], None]) -> None:
     )
     try:
         main()
-    except (SchemaError, SourceError, SpecError) as err:
+    except InputError as err:
         log.error("%s", err)
         logging.shutdown()
         sys.stdout.flush()

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 import polars as pl
 
+from credit_scoring.errors import InputError
 from credit_scoring.floats import canonical
 from credit_scoring.schema import CATEGORY, Column, Contract, SchemaError, load_contract
 
@@ -36,7 +37,7 @@ SPEC_KEYS = frozenset(  # what a group's (or a roll-up's) spec may hold; anythin
 )
 
 
-class SpecError(ValueError):
+class SpecError(InputError, ValueError):
     """The aggregation spec names a table, column, level or aggregation that does not exist."""
 
 

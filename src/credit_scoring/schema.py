@@ -16,6 +16,8 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from credit_scoring.errors import InputError
+
 log = logging.getLogger(__name__)
 
 TABLES: tuple[str, ...] = (
@@ -34,7 +36,7 @@ INT, FLOAT, CATEGORY = "int64", "float64", "category"
 DAYS_PLACEHOLDER = 365243.0
 
 
-class SchemaError(ValueError):
+class SchemaError(InputError, ValueError):
     """A table breaks the contract; the message names the table and the column."""
 
     def __init__(self, table: str, column: str | None, problem: str) -> None:

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import requests
 
+from credit_scoring.errors import InputError
 from credit_scoring.io import atomic_path
 from credit_scoring.schema import CATEGORY, TABLES, SchemaError, conform_table, load_contract
 
@@ -50,7 +51,7 @@ _MISSING_CREDENTIALS = (
 Opener = Callable[[], AbstractContextManager[Any]]
 
 
-class SourceError(RuntimeError):
+class SourceError(InputError, RuntimeError):
     """A source failed for a reason outside the tables' content: path, archive, credentials, net."""
 
 
