@@ -13,7 +13,7 @@ export DVC_NO_ANALYTICS := 1
 
 setup: $(STAMP)
 
-# Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (CI machines), every stage,
+# Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (as here), every stage,
 # server and test process would otherwise compile what it imports again, ten seconds for Evidently.
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
