@@ -38,7 +38,7 @@ from credit_scoring.decision_log import DecisionLog
 from credit_scoring.features import FeatureSchema
 from credit_scoring.packaging import Package, PackageError, check_package
 from credit_scoring.scoring import Applicant, Scorer
-from credit_scoring.validation import InputError, Problem
+from credit_scoring.validation import Problem, RequestError
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -169,8 +169,8 @@ def answer(payload: dict[str, Any]) -> Response:
     return Response(orjson.dumps(payload), media_type="application/json")
 
 
-def bad_request(problems: list[Problem] | InputError) -> JSONResponse:
-    error = problems if isinstance(problems, InputError) else InputError(problems)
+def bad_request(problems: list[Problem] | RequestError) -> JSONResponse:
+    error = problems if isinstance(problems, RequestError) else RequestError(problems)
     return JSONResponse(error.to_dict(), status_code=400)
 
 
@@ -223,7 +223,7 @@ class CreditScoring:
     def _decide(
         self, applicants: list[Applicant], batch: bool = False
     ) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        """Feature rows and decisions; raises InputError (a 400) before scoring anyone."""
+        """Feature rows and decisions; raises RequestError (a 400) before scoring anyone."""
         rows = self.scorer.rows(applicants, loc=("applicants",) if batch else ())
         decisions = self.scorer.decisions(
             self.scorer.probabilities(rows), [client_id for _, client_id in applicants]
@@ -236,7 +236,7 @@ class CreditScoring:
         applicants, request_id = [(features, client_id)], uuid.uuid4().hex
         try:
             _, decisions = self._decide(applicants)
-        except InputError as err:
+        except RequestError as err:
             return bad_request(err)
         self.decisions.append(request_id, "predict", applicants, decisions)
         return answer({**decisions[0], "request_id": request_id})
@@ -259,7 +259,7 @@ class CreditScoring:
         if inputs:
             try:
                 _, decisions = self._decide(inputs, batch=True)
-            except InputError as err:
+            except RequestError as err:
                 return bad_request(err)
             self.decisions.append(request_id, "predict_batch", inputs, decisions)
         refused = sum(d["prediction"] for d in decisions)
@@ -283,7 +283,7 @@ class CreditScoring:
         applicants, request_id = [(features, client_id)], uuid.uuid4().hex
         try:
             rows, decisions = self._decide(applicants)
-        except InputError as err:
+        except RequestError as err:
             return bad_request(err)
         decision = decisions[0]
         explained = self.scorer.explain(rows[0], bool(decision["prediction"]), top_k)

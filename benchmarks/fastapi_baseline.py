@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 
 from credit_scoring.packaging import Package
 from credit_scoring.scoring import Scorer
-from credit_scoring.validation import InputError
+from credit_scoring.validation import RequestError
 from service import MODEL, ScoreRequest  # the service's own tag and request model
 
 # The service's own tag resolution and start-up check, then the same full load as its workers.
@@ -46,6 +46,6 @@ async def predict(request: ScoreRequest) -> dict[str, Any] | JSONResponse:
     applicants = [(request.features, request.client_id)]
     try:
         rows = SCORER.rows(applicants)
-    except InputError as err:
+    except RequestError as err:
         return JSONResponse(err.to_dict(), status_code=400)
     return SCORER.decisions(SCORER.probabilities(rows), [request.client_id])[0]

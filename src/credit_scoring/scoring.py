@@ -15,7 +15,7 @@ import numpy as np
 from credit_scoring.explain import contributions, explanation
 from credit_scoring.features import KEY, columns_from_records, transform
 from credit_scoring.packaging import Package
-from credit_scoring.validation import InputError, Location, Problem
+from credit_scoring.validation import Location, Problem, RequestError
 
 Applicant = tuple[Mapping[str, Any], int | None]  # raw application fields, optional SK_ID_CURR
 
@@ -31,7 +31,7 @@ class Scorer:
         self._typical = package.card["typical"]
 
     def rows(self, applicants: Sequence[Applicant], loc: Location = ()) -> np.ndarray:
-        """The model's feature rows; :class:`InputError` names every invalid field.
+        """The model's feature rows; :class:`RequestError` names every invalid field.
 
         ``loc`` prefixes the location of a problem (``("applicants",)`` in a batch, where
         each applicant's index follows it).
@@ -51,7 +51,7 @@ class Scorer:
                     )
                 )
         if problems:
-            raise InputError(problems)
+            raise RequestError(problems)
         columns = columns_from_records(
             [features for features, _ in applicants], self.package.schema
         )

@@ -33,7 +33,7 @@ class Problem:
         return {"loc": list(self.loc), "msg": self.msg, "type": self.type}
 
 
-class InputError(ValueError):
+class RequestError(ValueError):
     """A request the model cannot score; ``to_dict`` is the HTTP 400 body."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
