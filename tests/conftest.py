@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,39 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def answers(url: str) -> bool:
+    """Whether a GET of ``url`` answers 200 now."""
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def launch(
+    args: list[str], env: dict[str, str], log: Path, ready: Callable[[], bool], timeout: float
+) -> subprocess.Popen:
+    """Start a server from the repository's root, its output appended to ``log``, and wait.
+
+    Returns once ``ready()``; if the process exits first, or ``timeout`` passes (then it is
+    stopped), raises with the end of the log.
+    """
+    with log.open("ab") as out:
+        process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while process.poll() is None:
+        if ready():
+            return process
+        if time.monotonic() > deadline:
+            stop(process)
+            raise RuntimeError(f"{' '.join(args)} not ready in {timeout} s:\n{tail(log)}")
+        time.sleep(0.3)
+    raise RuntimeError(f"{' '.join(args)} exited:\n{tail(log)}")
+
+
+def tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:]
+
+
 class Server:
     """A real `bentoml serve` of service.py in a subprocess, on a free loopback port."""
 
@@ -100,26 +133,15 @@ class Server:
         env = {**self.env, "BENTOML_HOME": str(home)}
         workers = int(env.get("CREDIT_SCORING_WORKERS", "1"))
         offset = self.log.stat().st_size if self.log.exists() else 0
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"bentoml serve exited:\n{self.log.read_text()[-3000:]}")
-            started = self.log.read_bytes()[offset:].count(b"Service credit_scoring initialized")
-            try:
-                ready = httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                ready = False
-            if ready and started >= workers:
-                return self
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(
-            f"bentoml serve not ready in {timeout} s:\n{self.log.read_text()[-3000:]}"
-        )
+
+        def ready() -> bool:
+            with self.log.open("rb") as fh:
+                fh.seek(offset)
+                started = fh.read().count(b"Service credit_scoring initialized")
+            return started >= workers and answers(f"{self.url}/readyz")
+
+        self.process = launch(args, env, self.log, ready, timeout)
+        return self
 
     def stop(self) -> None:
         stop(self.process)

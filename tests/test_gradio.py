@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 from gradio_client import Client
 
-from conftest import ROOT, SERVICE_ENV, Server, free_port, stop
+from conftest import ROOT, SERVICE_ENV, Server, answers, free_port, launch, stop
 from credit_scoring.schema import DAYS_PLACEHOLDER
 
 pytestmark = pytest.mark.slow
@@ -59,26 +59,9 @@ class App:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90) -> App:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "app_gradio.py"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"app_gradio.py exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url, timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"app not up in {timeout} s:\n{self.log.read_text()[-3000:]}")
+        args = [sys.executable, "app_gradio.py"]
+        self.process = launch(args, self.env, self.log, lambda: answers(self.url), timeout)
+        return self
 
     def client(self) -> Client:
         return Client(self.url, verbose=False, analytics_enabled=False, download_files=False)
