@@ -50,13 +50,14 @@ plots: setup
 	dvc plots diff $(REVS) --html-template .dvc/tmp/offline-plots.html -o reports/plots
 	@echo "Open reports/plots/index.html"
 
-# The service on the package that `make repro` saved (models/package.json names its tag).
-MODEL_TAG = $(shell python3 -c "import json; print(json.load(open('models/package.json'))['tag'])")
+# The package DVC versions (models/package, from `make repro` or `dvc pull`), put into the BentoML
+# model store (idempotent), then served on loopback or built into a Bento.
+STORE = python -m credit_scoring.store
 serve: setup
-	CREDIT_SCORING_MODEL=$(MODEL_TAG) bentoml serve service:CreditScoring --port 3000
+	tag=$$($(STORE)) && CREDIT_SCORING_MODEL=$$tag bentoml serve service:CreditScoring --host 127.0.0.1 --port 3000
 
 bento: setup
-	CREDIT_SCORING_MODEL=$(MODEL_TAG) bentoml build
+	tag=$$($(STORE)) && CREDIT_SCORING_MODEL=$$tag bentoml build
 	@echo "With a Docker engine: bentoml containerize credit_scoring:latest"
 
 bench: setup

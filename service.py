@@ -72,7 +72,8 @@ def checked_schema(model: bentoml.models.BentoModel) -> FeatureSchema:
     if stored is None:
         raise SystemExit(
             f"credit-scoring: model {model.tag} is not in the BentoML model store "
-            f"({os.environ.get('BENTOML_HOME', '~/bentoml')}); run `dvc repro package` first"
+            f"({os.environ.get('BENTOML_HOME', '~/bentoml')}); `make serve` serves the package "
+            "DVC versions, and `python -m credit_scoring.store` puts it in the store"
         )
     try:
         return check_package(Path(stored.path))
@@ -210,7 +211,7 @@ class CreditScoring:
     def __init__(self) -> None:
         self.scorer = Scorer(Package.load(Path(self.model.path), version=self.model.tag.version))
         self.decisions = DecisionLog(DECISION_LOG)
-        self.trained_at = self.model.info.metadata.get("trained_at")
+        self.stored_at = self.model.info.creation_time.isoformat(timespec="seconds")
         # What is loaded by now lives as long as the worker. Out of the collector's sight, it
         # no longer costs a full collection (160 ms over some 200,000 objects) every few
         # thousand requests.
@@ -293,13 +294,17 @@ class CreditScoring:
 
     @bentoml.api
     def model_info(self) -> dict[str, Any]:
-        """Version, training, data, threshold and costs, quality, importance and cost curve."""
+        """Version, data, threshold and costs, quality, importance and cost curve.
+
+        ``stored_at`` is when this package entered this BentoML store; the package itself
+        carries no time, so that the same training gives the same version.
+        """
         package, card = self.scorer.package, self.scorer.package.card
         threshold = package.threshold
         return {
             "name": self.model.tag.name,
             "version": package.version,
-            "trained_at": self.trained_at,
+            "stored_at": self.stored_at,
             "data": card["data"],
             "threshold": threshold["threshold"],
             "rule": threshold["rule"],

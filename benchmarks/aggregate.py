@@ -21,14 +21,20 @@ import polars as pl
 import yaml
 
 from benchmarks.common import machine, medians, peak_rss_gib, repeat_in_subprocesses
-from credit_scoring.aggregate import aggregate, aggregate_reference, plan_groups, required_tables
+from credit_scoring.aggregate import (
+    aggregate,
+    aggregate_reference,
+    load_specs,
+    plan_groups,
+    required_tables,
+)
 
 ENGINES = ("polars", "pandas")
 
 
 def one_run(engine: str, data: Path, params: Path) -> dict:
     cfg = yaml.safe_load(params.read_text(encoding="utf-8"))["aggregate"]
-    groups = plan_groups(cfg["specs"], enabled=cfg["groups"])
+    groups = plan_groups(load_specs(params.parent / cfg["spec"]), enabled=cfg["groups"])
     paths = {name: data / f"{name}.parquet" for name in required_tables(groups)}
     start = time.perf_counter()
     if engine == "polars":

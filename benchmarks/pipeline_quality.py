@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import yaml
+
 from credit_scoring.config import compose_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +34,8 @@ def run_stage(stage: str, workdir: Path) -> None:
 
 def variant(workdir: Path, overrides: list[str], raw: Path | None) -> dict:
     workdir.mkdir(parents=True)
+    spec = yaml.safe_load((ROOT / "params.yaml").read_text())["aggregate"]["spec"]
+    overrides = [*overrides, f"aggregate.spec={ROOT / spec}"]  # the stages run in workdir
     (workdir / "params.yaml").write_text(compose_params(ROOT / "conf", overrides))
     if raw is None:
         run_stage("download", workdir)

@@ -50,12 +50,14 @@ import numpy as np
 import psutil
 
 from benchmarks.common import machine
-from credit_scoring.packaging import serving_home
+from credit_scoring.packaging import MANIFEST, Manifest
+from credit_scoring.store import import_package, serving_home
 
 if TYPE_CHECKING:
     from credit_scoring.scoring import Scorer
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "models" / "package"  # what `make repro` or `dvc pull` leaves
 HOST = "127.0.0.1"
 BENTOML_VARIANTS = {  # name: (label, environment overrides)
     "bentoml_defaults": ("BentoML defaults (metrics on, access log off)", {}),
@@ -637,10 +639,9 @@ def report(result: dict[str, Any]) -> str:
 
 
 def default_tag() -> str | None:
-    """The tag the package stage last saved (models/package.json), else CREDIT_SCORING_MODEL."""
-    package = ROOT / "models" / "package.json"
-    if package.exists():
-        return json.loads(package.read_text())["tag"]
+    """The tag of the package DVC versions (models/package), else CREDIT_SCORING_MODEL."""
+    if (PACKAGE / MANIFEST).exists():
+        return Manifest.read(PACKAGE).tag
     return os.environ.get("CREDIT_SCORING_MODEL")
 
 
@@ -688,7 +689,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tag", default=default_tag(), help="model tag (models/package.json)")
+    parser.add_argument("--tag", default=default_tag(), help="model tag (models/package)")
     parser.add_argument(
         "--bentoml-home",
         type=Path,
@@ -708,9 +709,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if not args.tag:
-        parser.error("no --tag, and no models/package.json; run `dvc repro package` first")
+        parser.error("no --tag, and no models/package; run `make repro` or `dvc pull` first")
     os.environ["BENTOML_HOME"] = str(args.bentoml_home)
     os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+    if args.tag == default_tag() and PACKAGE.exists():
+        import_package(PACKAGE)
     result = asyncio.run(benchmark(args))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

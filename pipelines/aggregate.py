@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from credit_scoring.aggregate import aggregate, plan_groups, required_tables
+from credit_scoring.aggregate import aggregate, load_specs, plan_groups, required_tables
 from credit_scoring.io import atomic_path
 from credit_scoring.schema import SchemaError
 from pipelines.common import load_params, run
@@ -27,7 +27,7 @@ def scan_tables(raw_dir: Path, names: list[str]) -> dict[str, pl.LazyFrame]:
 def main() -> None:
     params = load_params()
     cfg = params["aggregate"]
-    groups = plan_groups(cfg["specs"], enabled=cfg["groups"])
+    groups = plan_groups(load_specs(Path(cfg["spec"])), enabled=cfg["groups"])
     tables = scan_tables(Path(params["data"]["raw_dir"]), required_tables(groups))
     frame = aggregate(tables, groups)
     with atomic_path(cfg["out"]) as staged:

@@ -14,9 +14,15 @@ import lightgbm as lgb
 import pandas as pd
 from dvclive import Live
 
-from credit_scoring.drift import Sample, choose_columns, compare, score_histogram
+from credit_scoring.drift import (
+    Sample,
+    choose_columns,
+    compare,
+    reproducible_html,
+    score_histogram,
+)
 from credit_scoring.features import KEY, TARGET, FeatureSchema
-from credit_scoring.io import atomic_path, write_json
+from credit_scoring.io import write_json, write_text
 from credit_scoring.schema import conform_table, load_contract
 from credit_scoring.sources import SourceError
 from pipelines.common import load_params, log, read_parquet, require, run
@@ -70,8 +76,7 @@ def main() -> None:
     summary["prediction"]["training_oof_share_refused"] = (
         decision["tp"] + decision["fp"]
     ) / decision["applicants"]
-    with atomic_path(html) as staged:
-        result.snapshot.save_html(str(staged))
+    write_text(reproducible_html(result.snapshot.get_html_str(as_iframe=False)), html)
     write_json(summary, out_json)
     dataset = summary["dataset"]
     log.info(
@@ -85,12 +90,7 @@ def main() -> None:
         return  # a monitoring batch is not an experiment: no DVClive metrics
     with Live(cfg["live_dir"], dvcyaml=False, save_dvc_exp=False) as live:
         live.log_metric("share_drifted_columns", dataset["share_drifted_columns"], plot=False)
-        live.log_metric("dataset_drift", int(dataset["dataset_drift"]), plot=False)
-        for who in ("current", "reference", "training_oof"):
-            key = f"{who}_share_refused"
-            live.log_metric(f"prediction/{key}", summary["prediction"][key], plot=False)
-        live.log_metric("prediction/score", summary["prediction"]["score"], plot=False)
-        live.log_metric("prediction/drifted", int(summary["prediction"]["drifted"]), plot=False)
+        live.log_metric("score_drift", summary["prediction"]["score"], plot=False)
         live.log_plot(
             "score_distribution",
             score_histogram(result.reference_scores, result.current_scores, cfg["score_bins"]),

@@ -1,14 +1,12 @@
-"""package: everything the service needs, saved in the BentoML model store under a content version.
+"""package: everything the service needs, in one folder under a version made of its content.
 
-The store lives outside the repository (``BENTOML_HOME``, by default ``~/bentoml``); the stage's
-DVC output is the manifest naming the tag, so ``dvc repro`` knows when to package again.
+The folder (``package.dir``) is the stage's DVC output, so DVC caches, pushes and pulls the very
+package the service runs; ``python -m credit_scoring.store`` puts it into the BentoML model store.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import lightgbm as lgb
@@ -17,14 +15,9 @@ import numpy as np
 from credit_scoring.cost import oof_scores
 from credit_scoring.explain import describe
 from credit_scoring.features import KEY, FeatureSchema, history_rows
-from credit_scoring.io import write_json
+from credit_scoring.io import atomic_path, write_json
 from credit_scoring.model import top_importance
-from credit_scoring.packaging import (
-    model_card,
-    package_version,
-    save_to_store,
-    write_package,
-)
+from credit_scoring.packaging import MANIFEST, Manifest, model_card, write_package
 from credit_scoring.schema import load_contract
 from credit_scoring.validation import RequestSchema
 from pipelines.common import load_params, log, read_parquet, require, run
@@ -58,9 +51,9 @@ def main() -> None:
         order=[row["feature"] for row in top_importance(booster, n=booster.num_feature())],
         describe=describe,
     )
-    with tempfile.TemporaryDirectory() as tmp:
+    with atomic_path(cfg["dir"]) as folder:
         hashes = write_package(
-            Path(tmp),
+            folder,
             model_text=model_text,
             schema=schema,
             inputs=inputs,
@@ -72,18 +65,9 @@ def main() -> None:
             ),
             applications=test,
         )
-        version = package_version(hashes)
-        trained = datetime.fromtimestamp(model_path.stat().st_mtime, UTC)
-        tag, new = save_to_store(
-            Path(tmp),
-            name=cfg["name"],
-            version=version,
-            metadata={"trained_at": trained.isoformat(timespec="seconds")},
-        )
-    log.info("%s %s in the BentoML model store", tag, "saved" if new else "already")
-    write_json(
-        {"tag": tag, "name": cfg["name"], "version": version, "files": hashes}, cfg["manifest"]
-    )
+        manifest = Manifest.of(cfg["name"], hashes)
+        write_json(manifest.to_dict(), folder / MANIFEST)
+    log.info("%s packaged in %s", manifest.tag, cfg["dir"])
 
 
 if __name__ == "__main__":

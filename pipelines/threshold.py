@@ -48,10 +48,6 @@ def main() -> None:
     with Live(dir=cfg["live_dir"], dvcyaml=False, save_dvc_exp=False) as live:
         live.log_metric("threshold", best.threshold, plot=False)
         live.log_metric("cost_per_applicant", best.cost_per_applicant, plot=False)
-        for name, report in policies.items():
-            live.log_metric(
-                f"policy_cost_per_applicant/{name}", report.cost_per_applicant, plot=False
-            )
         curve = thin_curve(cost_curve(y, p, **costs), max_points=cfg["curve_points"])
         live.log_plot(
             "cost_curve",

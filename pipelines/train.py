@@ -11,9 +11,9 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 from credit_scoring.evaluation import learning_curve_table, precision_recall_table, roc_table
 from credit_scoring.features import KEY, TARGET, FeatureSchema
-from credit_scoring.io import write_parquet, write_text
+from credit_scoring.io import write_json, write_parquet, write_text
 from credit_scoring.model import cross_validate, fit_final, top_importance
-from pipelines.common import load_params, read_parquet, require, run
+from pipelines.common import load_params, log, read_parquet, require, run
 
 
 def main() -> None:
@@ -43,15 +43,18 @@ def main() -> None:
     write_parquet(oof, cfg["oof"])
     write_text(booster.model_to_string(), cfg["model"])
 
+    write_json(
+        {
+            "folds": [{"auc": f.auc, "best_iteration": f.best_iteration} for f in cv.folds],
+            "auc_std": float(np.std([f.auc for f in cv.folds])),
+            "final_rounds": cv.mean_best_iteration,
+        },
+        cfg["folds"],
+    )
+    log.info("cross-validation took %.1f s", cv.seconds)  # a time is no artifact: it never repeats
     with Live(cfg["live_dir"], dvcyaml=False, save_dvc_exp=False) as live:
         live.log_metric("oof_auc", roc_auc_score(y, cv.oof), plot=False)
         live.log_metric("oof_logloss", log_loss(y, cv.oof), plot=False)
-        live.log_metric("final_rounds", cv.mean_best_iteration, plot=False)
-        live.log_metric("cv_seconds", round(cv.seconds, 1), plot=False)
-        for fold in cv.folds:
-            live.log_metric(f"folds/{fold.index}/auc", fold.auc, plot=False)
-            live.log_metric(f"folds/{fold.index}/best_iteration", fold.best_iteration, plot=False)
-        live.log_metric("folds/auc_std", float(np.std([f.auc for f in cv.folds])), plot=False)
         live.log_plot("roc", roc_table(y, cv.oof), x="fpr", y="tpr", title="OOF ROC")
         live.log_plot(
             "precision_recall",

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from credit_scoring.config import compose_params
-from credit_scoring.packaging import serving_home
+from credit_scoring.store import serving_home
 from credit_scoring.synthetic import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,17 +40,21 @@ def write_kaggle_csvs(tables: dict[str, pd.DataFrame], folder: Path) -> Path:
 
 
 STAGES = ("download", "aggregate", "features", "train", "threshold", "package")
+# Stages run in a temporary folder; the aggregation spec they read stays the repository's.
+SPEC = "aggregate.spec=" + str(
+    ROOT / yaml.safe_load((ROOT / "params.yaml").read_text())["aggregate"]["spec"]
+)
 SERVICE_ENV = {"BENTOML_DO_NOT_TRACK": "true", "GRADIO_ANALYTICS_ENABLED": "False"}
 
 
 @pytest.fixture(scope="session")
 def packaged(tmp_path_factory) -> dict[str, Any]:
-    """A small pipeline run (the real stage entry points, without DVC) saved in a fresh store.
+    """A small pipeline run (the real stage entry points, without DVC) put into a fresh store.
 
     Returns the run's folder, its params and the environment that points BentoML at the store.
     """
     work = tmp_path_factory.mktemp("packaged")
-    overrides = ["data.n_train=3000", "data.n_test=600", "data.seed=11", "model=fast"]
+    overrides = ["data.n_train=3000", "data.n_test=600", "data.seed=11", "model=fast", SPEC]
     (work / "params.yaml").write_text(compose_params(ROOT / "conf", overrides))
     env = {
         **os.environ,
@@ -68,7 +72,16 @@ def packaged(tmp_path_factory) -> dict[str, Any]:
             timeout=600,
         )
         assert done.returncode == 0, f"{stage} failed:\n{done.stderr[-3000:]}"
-    manifest = json.loads((work / "models" / "package.json").read_text())
+    package = work / "models" / "package"
+    manifest = json.loads((package / "manifest.json").read_text())
+    stored = subprocess.run(  # into the store as `make serve` does it
+        [sys.executable, "-m", "credit_scoring.store", str(package)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert stored.stdout.strip() == manifest["tag"], stored.stderr[-3000:]
     env["CREDIT_SCORING_MODEL"] = manifest["tag"]
     return {
         "work": work,

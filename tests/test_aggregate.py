@@ -21,6 +21,7 @@ from credit_scoring.aggregate import (
     SpecError,
     aggregate,
     aggregate_reference,
+    load_specs,
     plan_groups,
     required_tables,
     share_labels,
@@ -32,7 +33,7 @@ from credit_scoring.synthetic import generate
 
 NAN = np.nan
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-SPECS = PARAMS["aggregate"]["specs"]
+SPECS = load_specs(ROOT / PARAMS["aggregate"]["spec"])
 DEFAULT = plan_groups(SPECS, enabled=PARAMS["aggregate"]["groups"])
 HISTORY = required_tables(DEFAULT)
 PREFIXES = {spec["prefix"] for spec in SPECS.values()}
@@ -411,7 +412,8 @@ def test_a_bad_spec_fails_before_reading_data(change, message):
 
 
 def run_stage(workdir: Path) -> subprocess.CompletedProcess:
-    params = {"data": {"raw_dir": "data/raw"}, "aggregate": PARAMS["aggregate"]}
+    aggregate = {**PARAMS["aggregate"], "spec": str(ROOT / PARAMS["aggregate"]["spec"])}
+    params = {"data": {"raw_dir": "data/raw"}, "aggregate": aggregate}
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return subprocess.run(
         [sys.executable, "-m", "pipelines.aggregate"],

@@ -220,12 +220,9 @@ def test_stage_writes_the_threshold_and_dvclive_files(tmp_path):
 
     live = tmp_path / "dvclive/threshold"
     metrics = json.loads((live / "metrics.json").read_text())
-    assert metrics["threshold"] == best.threshold
-    assert metrics["cost_per_applicant"] == best.cost_per_applicant
-    assert set(metrics["policy_cost_per_applicant"]) == {
-        "approve_all",
-        "refuse_all",
-        "threshold_0_5",
+    assert metrics == {  # the headline only: the policies are in threshold.json
+        "threshold": best.threshold,
+        "cost_per_applicant": best.cost_per_applicant,
     }
     curve = json.loads((live / "plots/custom/cost_curve.json").read_text())
     assert 2 < len(curve) <= 50 and set(curve[0]) == {"threshold", "cost_per_applicant"}

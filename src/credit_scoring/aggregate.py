@@ -18,10 +18,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import polars as pl
+import yaml
 
 from credit_scoring.errors import InputError
 from credit_scoring.floats import canonical
@@ -221,6 +223,19 @@ def _plan_group(name: str, spec: Mapping[str, Any], contract: Contract, key: str
         steps=tuple(steps),
         rollup=rollup,
     )
+
+
+def load_specs(path: Path) -> dict[str, Any]:
+    """The aggregation spec file: group name to spec (see ``aggregations.yaml``)."""
+    if not path.is_file():
+        raise SpecError(f"{path}: aggregation spec not found")
+    try:
+        specs = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(specs, dict):
+        raise SpecError(f"{path}: expected a mapping of group name to spec")
+    return specs
 
 
 def plan_groups(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,16 @@ log = logging.getLogger(__name__)
 
 PREDICTION = "probability"
 FAIL = "FAIL"  # Evidently's test status for "drift detected"
+
+# Evidently's random ids in its HTML: every widget, tab and graph gets a uuid7 when it is built,
+# and the page a "metric_" + uuid4 hex name. uuid7 only, so the bundled scripts' fixed uuids
+# (nil, DNS and URL namespaces) are left alone.
+_RANDOM_ID = re.compile(
+    r"(?<![0-9A-Za-z-])"
+    r"(?:(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})"
+    r"|metric_(?P<hex>[0-9a-f]{32}))"
+    r"(?![0-9A-Za-z-])"
+)
 
 
 @dataclass(frozen=True)
@@ -267,6 +278,27 @@ def compare(
     summary["left_out"] = {f"empty_in_{name}": missing for name, missing in empty.items()}
     summary["sample"] = sample.to_dict()
     return DriftResult(snapshot, summary, scores["reference"], scores["current"])
+
+
+def reproducible_html(html: str) -> str:
+    """Evidently's report HTML with its random ids replaced by ones numbered in page order.
+
+    Evidently draws a fresh uuid7 for every widget, tab and graph, and a uuid4 for the page,
+    so two runs on the same data write different files and DVC sees a new output each time;
+    the 0.7 API has no seed for them. The n-th distinct id, counted in order of first
+    appearance, becomes n written in the same format (``00000000-0000-7000-8000-<n:012x>``,
+    ``metric_<n:032x>``), every occurrence of it alike, so the page's links between widgets and
+    graphs still hold. Idempotent.
+    """
+    numbers: dict[str, int] = {}
+
+    def renumber(match: re.Match[str]) -> str:
+        n = numbers.setdefault(match[0], len(numbers) + 1)
+        if match["uuid"] is not None:
+            return f"00000000-0000-7000-8000-{n:012x}"  # a valid uuid7, time 0
+        return f"metric_{n:032x}"
+
+    return _RANDOM_ID.sub(renumber, html)
 
 
 def share_refused(probability: np.ndarray, threshold: float) -> float:

@@ -1,9 +1,10 @@
 """The package the service loads: every artifact it needs, under a version made of its content.
 
-The package stage writes these files into a folder and saves the folder in the BentoML model
-store; the service (and the FastAPI baseline, and the tests) read it back with
-:meth:`Package.load`. Nothing in it is typed twice: the threshold, the costs and the bands are
-``threshold.json`` as the threshold stage wrote it.
+The package stage writes these files, and a manifest naming their version and hashes, into one
+folder that DVC versions (``models/package``). :mod:`credit_scoring.store` puts that folder into
+the BentoML model store, its cache; the service (and the FastAPI baseline, and the tests) read
+it back with :meth:`Package.load`. Nothing in it is typed twice: the threshold, the costs and the
+bands are ``threshold.json`` as the threshold stage wrote it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ KNOWN_IDS, KNOWN_HISTORY, APPLICATIONS = (
     "applications.parquet",
 )
 FILES = (MODEL, SCHEMA, THRESHOLD, INPUTS, CARD, KNOWN_IDS, KNOWN_HISTORY, APPLICATIONS)
+MANIFEST = "manifest.json"
 
 
 class PackageError(RuntimeError):
@@ -135,7 +137,7 @@ def write_package(
         with atomic_path(folder / name) as tmp, tmp.open("wb") as fh:
             np.save(fh, np.ascontiguousarray(array))
     write_parquet(applications[[KEY, *schema.inputs]].reset_index(drop=True), folder / APPLICATIONS)
-    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in FILES}
+    return file_hashes(folder)
 
 
 def package_version(hashes: Mapping[str, str]) -> str:
@@ -146,39 +148,59 @@ def package_version(hashes: Mapping[str, str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def save_to_store(
-    folder: Path, *, name: str, version: str, metadata: Mapping[str, Any]
-) -> tuple[str, bool]:
-    """Save the package folder in the BentoML model store; returns the tag and whether it is new.
-
-    A version already in the store holds the same content, so it is kept as it is.
-    """
-    import bentoml
-    from bentoml.exceptions import NotFound
-
-    tag = f"{name}:{version}"
-    try:
-        bentoml.models.get(tag)
-        return tag, False
-    except NotFound:
-        pass
-    with bentoml.models.create(tag, metadata=dict(metadata)) as model:
-        for file in FILES:
-            (Path(model.path) / file).write_bytes((folder / file).read_bytes())
-    return tag, True
+def file_hashes(folder: Path) -> dict[str, str]:
+    """Each package file's SHA-256, as the manifest records them."""
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in FILES}
 
 
-def serving_home(store: Path, home: Path) -> Path:
-    """A BENTOML_HOME of its own for one service, sharing the models of ``store``.
+@dataclass(frozen=True)
+class Manifest:
+    """What a package folder is: its name, its content version and each file's SHA-256."""
 
-    `bentoml serve` empties ``$BENTOML_HOME/prometheus_multiproc_dir`` as it starts, so a second
-    service under the same home silences the first one's metrics; the models can be shared.
-    """
-    home.mkdir(parents=True, exist_ok=True)
-    models = home / "models"
-    if not models.exists():
-        models.symlink_to(store.resolve() / "models", target_is_directory=True)
-    return home
+    name: str
+    version: str
+    files: Mapping[str, str]
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    @classmethod
+    def of(cls, name: str, hashes: Mapping[str, str]) -> Manifest:
+        return cls(name=name, version=package_version(hashes), files=dict(hashes))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tag": self.tag, "name": self.name, "version": self.version, "files": self.files}
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> Manifest:
+        return cls(name=payload["name"], version=payload["version"], files=payload["files"])
+
+    @classmethod
+    def read(cls, folder: Path) -> Manifest:
+        """The manifest of a package folder; a missing or unreadable one is a PackageError."""
+        path = folder / MANIFEST
+        if not path.is_file():
+            raise PackageError(
+                f"{folder} holds no package ({MANIFEST} missing); `make repro` builds it, "
+                "`dvc pull` fetches the one DVC versions"
+            )
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except (ValueError, KeyError, TypeError) as err:
+            raise PackageError(f"{path} is not a package manifest: {err}") from None
+
+    def verify(self, folder: Path) -> None:
+        """Refuse a folder whose files are not the ones the manifest names (edited, partial)."""
+        missing = [name for name in FILES if not (folder / name).is_file()]
+        if missing:
+            raise PackageError(f"package {folder} lacks {missing}")
+        changed = [n for n, h in file_hashes(folder).items() if self.files.get(n) != h]
+        if changed or package_version(self.files) != self.version:
+            raise PackageError(
+                f"package {folder}: {changed or 'the version'} differ from {MANIFEST}; "
+                "`dvc checkout` restores the versioned package"
+            )
 
 
 def _model_features(path: Path) -> list[str]:
@@ -200,7 +222,7 @@ def check_package(folder: Path) -> FeatureSchema:
     """
     missing = [name for name in FILES if not (folder / name).exists()]
     if missing:
-        raise PackageError(f"package {folder} lacks {missing}; rerun `dvc repro package`")
+        raise PackageError(f"package {folder} lacks {missing}; `make repro` packages the model")
     schema = FeatureSchema.from_json((folder / SCHEMA).read_text())
     model_features = _model_features(folder / MODEL)
     if model_features != list(schema.features):

@@ -55,12 +55,12 @@ def what_if_markdown(
 def model_markdown(info: Mapping[str, Any]) -> str:
     """The model card in two small tables: what it is, and what it costs against the policies."""
     data, metrics, costs = info.get("data", {}), info.get("metrics", {}), info.get("costs", {})
-    trained = info.get("trained_at") or "unknown"
+    stored = info.get("stored_at") or "unknown"
     with_data = f"{data.get('source', '?')} data, {format_value(metrics.get('applicants'))} "
     with_data += f"training applicants (seed {data.get('seed', '?')})"
     rows = [
         ("Model", f"`{info['name']}:{info['version']}`"),
-        ("Trained", trained.replace("T", " ").replace("+00:00", " UTC")),
+        ("In the model store since", stored.replace("T", " ").replace("+00:00", " UTC")),
         ("Data", with_data),
         ("AUC (out-of-fold)", f"{metrics.get('oof_auc', float('nan')):.4f}"),
         ("Default rate", percent(metrics.get("default_rate", float("nan")))),

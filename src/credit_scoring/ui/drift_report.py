@@ -21,7 +21,7 @@ def read_drift(path: Path) -> tuple[str, pd.DataFrame]:
     """
     if not path.is_file():
         return (
-            f"No drift report at `{path}`: `dvc repro drift` writes one "
+            f"No drift report at `{path}`: `make repro` or `dvc pull` brings one "
             "(or set CREDIT_SCORING_DRIFT_JSON).",
             pd.DataFrame(),
         )
@@ -79,7 +79,7 @@ def drift_summary(report: Mapping[str, Any], path: Path, link: str | None) -> st
         "",
         link
         or f"The full report (`{path.with_suffix('.html')}`) is not here: "
-        "`dvc repro drift` writes it.",
+        "`dvc pull` fetches it, `dvc repro drift` writes it.",
     ]
     return "\n".join(lines)
 

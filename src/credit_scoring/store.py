@@ -1,0 +1,83 @@
+"""The BentoML model store as a cache of the package that DVC versions.
+
+DVC is the source of truth: the ``package`` stage writes ``models/package`` (a DVC output, pushed
+and pulled with everything else). Whatever needs a store (``make serve``, ``make bento``, the
+tests) first calls :func:`import_package`, which saves that folder under its content version. A
+version already in the store holds the same content, so importing again changes nothing.
+
+``python -m credit_scoring.store [FOLDER]`` imports the folder (by default ``package.dir`` of
+``params.yaml``) into ``$BENTOML_HOME`` (default ``~/bentoml``) and prints its tag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+from credit_scoring.packaging import FILES, Manifest, PackageError, check_package
+
+log = logging.getLogger(__name__)
+
+
+def import_package(folder: Path) -> str:
+    """Save a package folder in the BentoML model store, unless its version is there; the tag.
+
+    The folder must match its manifest and hold a consistent package: a store never caches a
+    package the service would refuse.
+    """
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    manifest = Manifest.read(folder)
+    manifest.verify(folder)
+    check_package(folder)
+    try:
+        bentoml.models.get(manifest.tag)
+        log.info("%s is already in the BentoML model store", manifest.tag)
+        return manifest.tag
+    except NotFound:
+        pass
+    with bentoml.models.create(manifest.tag) as model:
+        for name in FILES:
+            shutil.copyfile(folder / name, Path(model.path) / name)
+    log.info("%s saved in the BentoML model store from %s", manifest.tag, folder)
+    return manifest.tag
+
+
+def serving_home(store: Path, home: Path) -> Path:
+    """A BENTOML_HOME of its own for one service, sharing the models of ``store``.
+
+    `bentoml serve` empties ``$BENTOML_HOME/prometheus_multiproc_dir`` as it starts, so a second
+    service under the same home silences the first one's metrics; the models can be shared.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    models = home / "models"
+    if not models.exists():
+        models.symlink_to(store.resolve() / "models", target_is_directory=True)
+    return home
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m credit_scoring.store", description=__doc__)
+    parser.add_argument("folder", type=Path, nargs="?", help="a package folder")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.folder is None and not args.params.is_file():
+            raise PackageError(f"no package folder given, and no {args.params} to name one")
+        folder = args.folder or Path(yaml.safe_load(args.params.read_text())["package"]["dir"])
+        sys.stdout.write(f"{import_package(folder)}\n")  # the tag is this command's output
+    except PackageError as err:
+        log.error("%s", err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
