@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -106,15 +107,23 @@ def answers(url: str) -> bool:
 
 
 def launch(
-    args: list[str], env: dict[str, str], log: Path, ready: Callable[[], bool], timeout: float
+    args: list[str],
+    env: dict[str, str],
+    log: Path,
+    ready: Callable[[], bool],
+    timeout: float,
+    cwd: Path = ROOT,
 ) -> subprocess.Popen:
-    """Start a server from the repository's root, its output appended to ``log``, and wait.
+    """Start a server in ``cwd``, its output appended to ``log``, and wait.
 
-    Returns once ``ready()``; if the process exits first, or ``timeout`` passes (then it is
-    stopped), raises with the end of the log.
+    The server leads a process group of its own, so that stopping it stops what it started (a
+    `make serve` and its `bentoml serve`). Returns once ``ready()``; if the process exits
+    first, or ``timeout`` passes (then it is stopped), raises with the end of the log.
     """
     with log.open("ab") as out:
-        process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     deadline = time.monotonic() + timeout
     while process.poll() is None:
         if ready():
@@ -160,15 +169,26 @@ class Server:
         stop(self.process)
 
 
-def stop(process: subprocess.Popen | None, timeout: float = 30) -> None:
-    """Stop as an operator would (SIGTERM: graceful shutdown), then make sure it is gone."""
+def stop(process: subprocess.Popen | None, timeout: float = 30, group: bool = False) -> None:
+    """Stop as an operator would (SIGTERM: graceful shutdown), then make sure all of it is gone.
+
+    ``group`` sends the signal to the whole process group, as a terminal's Ctrl-C does: what a
+    `make` target started does not hear a signal sent to `make` alone. Whatever of the group
+    outlives the wait is killed.
+    """
     if process and process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        if group:
+            os.killpg(process.pid, signal.SIGTERM)
+        else:
+            process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    if process:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")
