@@ -52,7 +52,7 @@ plots: setup
 
 # The package DVC versions (models/package, from `make repro` or `dvc pull`), put into the BentoML
 # model store (idempotent), then served on loopback or built into a Bento.
-STORE = python -m credit_scoring.store
+STORE = python -m credit_scoring.serving.store
 PORT ?= 3000
 serve: setup
 	tag=$$($(STORE)) && CREDIT_SCORING_MODEL=$$tag bentoml serve service:CreditScoring --host 127.0.0.1 --port $(PORT)

@@ -34,11 +34,12 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.responses import JSONResponse, Response
 
-from credit_scoring.decision_log import DecisionLog
-from credit_scoring.features import FeatureSchema
-from credit_scoring.packaging import Package, PackageError, check_package
-from credit_scoring.scoring import Applicant, Scorer
-from credit_scoring.validation import Problem, RequestError
+from credit_scoring.features.feature_schema import FeatureSchema
+from credit_scoring.modelling.threshold import RULE
+from credit_scoring.serving.decision_log import DecisionLog
+from credit_scoring.serving.package import Package, PackageError, check_package
+from credit_scoring.serving.requests import Problem, RequestError
+from credit_scoring.serving.scorer import Applicant, Scorer
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -73,7 +74,7 @@ def checked_schema(model: bentoml.models.BentoModel) -> FeatureSchema:
         raise SystemExit(
             f"credit-scoring: model {model.tag} is not in the BentoML model store "
             f"({os.environ.get('BENTOML_HOME', '~/bentoml')}); `make serve` serves the package "
-            "DVC versions, and `python -m credit_scoring.store` puts it in the store"
+            "DVC versions, and `python -m credit_scoring.serving.store` puts it in the store"
         )
     try:
         return check_package(Path(stored.path))
@@ -300,18 +301,18 @@ class CreditScoring:
         carries no time, so that the same training gives the same version.
         """
         package, card = self.scorer.package, self.scorer.package.card
-        threshold = package.threshold
+        decision = package.decision
         return {
             "name": self.model.tag.name,
             "version": package.version,
             "stored_at": self.stored_at,
             "data": card["data"],
-            "threshold": threshold["threshold"],
-            "rule": threshold["rule"],
-            "costs": threshold["costs"],
-            "cost_per_applicant": threshold["cost_per_applicant"],
-            "policies": {k: v["cost_per_applicant"] for k, v in threshold["policies"].items()},
-            "risk_bands": threshold["risk_bands"],
+            "threshold": decision.threshold,
+            "rule": RULE,
+            "costs": {"fn": decision.cost_fn, "fp": decision.cost_fp},
+            "cost_per_applicant": decision.chosen.cost_per_applicant,
+            "policies": {k: v.cost_per_applicant for k, v in decision.policies.items()},
+            "risk_bands": decision.bands.to_dict(),
             "metrics": card["metrics"],
             "feature_count": len(package.schema.features),
             "input_count": len(package.schema.inputs),

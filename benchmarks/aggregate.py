@@ -21,7 +21,7 @@ import polars as pl
 import yaml
 
 from benchmarks.common import machine, medians, peak_rss_gib, repeat_in_subprocesses
-from credit_scoring.aggregate import (
+from credit_scoring.features.aggregates import (
     aggregate,
     aggregate_reference,
     load_specs,

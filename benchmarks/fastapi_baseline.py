@@ -20,9 +20,9 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from credit_scoring.packaging import Package
-from credit_scoring.scoring import Scorer
-from credit_scoring.validation import RequestError
+from credit_scoring.serving.package import Package
+from credit_scoring.serving.requests import RequestError
+from credit_scoring.serving.scorer import Scorer
 from service import MODEL, ScoreRequest  # the service's own tag and request model
 
 # The service's own tag resolution and start-up check, then the same full load as its workers.

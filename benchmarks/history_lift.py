@@ -22,8 +22,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from credit_scoring.sources import read_local
-from credit_scoring.synthetic import generate
+from credit_scoring.sources.local import read_local
+from credit_scoring.sources.synthetic import generate
 
 COMPLETE_HISTORY = 5000
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from credit_scoring.config import compose_params
+from credit_scoring.modelling.threshold import ThresholdDecision
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("aggregate", "features", "train", "threshold")
@@ -45,14 +46,15 @@ def variant(workdir: Path, overrides: list[str], raw: Path | None) -> dict:
     for stage in STAGES:
         run_stage(stage, workdir)
     train = json.loads((workdir / "dvclive/train/metrics.json").read_text())
-    threshold = json.loads((workdir / "models/threshold.json").read_text())
+    folds = json.loads((workdir / "reports/folds.json").read_text())
+    decision = ThresholdDecision.from_json((workdir / "models/threshold.json").read_text())
     return {
         "oof_auc": round(train["oof_auc"], 4),
-        "final_rounds": train["final_rounds"],
-        "threshold": round(threshold["threshold"], 4),
-        "cost_per_applicant": round(threshold["cost_per_applicant"], 4),
-        "approve_all_cost": round(threshold["policies"]["approve_all"]["cost_per_applicant"], 4),
-        "applicants": threshold["applicants"],
+        "final_rounds": folds["final_rounds"],
+        "threshold": round(decision.threshold, 4),
+        "cost_per_applicant": round(decision.chosen.cost_per_applicant, 4),
+        "approve_all_cost": round(decision.policies["approve_all"].cost_per_applicant, 4),
+        "applicants": decision.applicants,
     }
 
 

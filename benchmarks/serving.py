@@ -50,11 +50,11 @@ import numpy as np
 import psutil
 
 from benchmarks.common import machine
-from credit_scoring.packaging import MANIFEST, Manifest
-from credit_scoring.store import import_package, serving_home
+from credit_scoring.serving.package import MANIFEST, Manifest
+from credit_scoring.serving.store import import_package, serving_home
 
 if TYPE_CHECKING:
-    from credit_scoring.scoring import Scorer
+    from credit_scoring.serving.scorer import Scorer
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "models" / "package"  # what `make repro` or `dvc pull` leaves
@@ -383,8 +383,8 @@ def load_applicants(tag: str) -> tuple[list[int], Scorer]:
     """The stored applications of the packaged test population, as the service would load them."""
     import bentoml
 
-    from credit_scoring.packaging import Package
-    from credit_scoring.scoring import Scorer
+    from credit_scoring.serving.package import Package
+    from credit_scoring.serving.scorer import Scorer
 
     stored = bentoml.models.BentoModel(tag).stored
     if stored is None:

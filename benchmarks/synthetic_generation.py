@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.common import machine, medians, peak_rss_gib, repeat_in_subprocesses
-from credit_scoring.io import write_tables
-from credit_scoring.synthetic import generate
+from credit_scoring.atomic import write_tables
+from credit_scoring.sources.synthetic import generate
 
 
 def one_run(n_train: int, n_test: int) -> dict:

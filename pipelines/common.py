@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,12 +10,17 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from credit_scoring.errors import InputError
+from credit_scoring.errors import InputError, exit_on_input_error
 
 log = logging.getLogger("pipelines")
 
+Params = dict[str, Any]
 
-def load_params(path: Path = Path("params.yaml")) -> dict[str, Any]:
+
+def load_params(path: Path = Path("params.yaml")) -> Params:
+    """The composed parameters every stage reads (``make params`` writes them from conf/)."""
+    if not path.is_file():
+        raise InputError(f"{path} not found; stages run from the repository's root")
     with path.open(encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 
@@ -30,7 +33,7 @@ def require(path: Path | str) -> Path:
     return path
 
 
-def read_parquet(path: Path, **options: Any) -> pd.DataFrame:
+def read_parquet(path: Path | str, **options: Any) -> pd.DataFrame:
     """Read a stage input (see :func:`require`).
 
     ``options`` go to :func:`pandas.read_parquet` (``filters`` reads only the rows needed).
@@ -38,20 +41,6 @@ def read_parquet(path: Path, **options: Any) -> pd.DataFrame:
     return pd.read_parquet(require(path), **options)
 
 
-def run(main: Callable[[], None]) -> None:
-    """Run a stage; bad input ends it with one clear line and exit code 1, not a traceback.
-
-    The error exit skips interpreter teardown (``os._exit``): with the native thread pools of
-    pyarrow and polars still alive, teardown after an exception sometimes aborts the process
-    ("terminate called without an active exception", exit -6) instead of returning 1.
-    """
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        main()
-    except InputError as err:
-        log.error("%s", err)
-        logging.shutdown()
-        sys.stdout.flush()
-        os._exit(1)
+def run(main: Callable[[Params], None]) -> None:
+    """Run a stage on ``./params.yaml``, as DVC does; bad input is one line and exit code 1."""
+    exit_on_input_error(lambda: main(load_params()), log)

@@ -7,11 +7,13 @@ from typing import Any
 
 import pandas as pd
 
-from credit_scoring.io import write_json, write_tables
-from credit_scoring.sources import SourceError, download_kaggle, read_local
-from credit_scoring.summary import summarize_tables
-from credit_scoring.synthetic import generate
-from pipelines.common import load_params, run
+from credit_scoring.atomic import write_json, write_tables
+from credit_scoring.errors import SourceError
+from credit_scoring.sources.kaggle import download_kaggle
+from credit_scoring.sources.local import read_local
+from credit_scoring.sources.summary import summarize_tables
+from credit_scoring.sources.synthetic import generate
+from pipelines.common import Params, run
 
 
 def read_source(cfg: dict[str, Any]) -> dict[str, pd.DataFrame]:
@@ -32,8 +34,8 @@ def read_source(cfg: dict[str, Any]) -> dict[str, pd.DataFrame]:
     raise SourceError(f"data.source must be synthetic, local or kaggle, not {cfg['source']!r}")
 
 
-def main() -> None:
-    cfg = load_params()["data"]
+def main(params: Params) -> None:
+    cfg = params["data"]
     tables = read_source(cfg)
     write_tables(tables, cfg["raw_dir"])
     write_json(summarize_tables(tables), cfg["summary"])

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from credit_scoring.features import KEY, build_schema, feature_frame
-from credit_scoring.io import write_json, write_parquet
-from credit_scoring.schema import load_contract
-from pipelines.common import load_params, read_parquet, run
+from credit_scoring.atomic import write_json, write_parquet
+from credit_scoring.contract.tables import KEY, load_contract
+from credit_scoring.features.feature_schema import build_schema
+from credit_scoring.features.transform import feature_frame
+from pipelines.common import Params, read_parquet, run
 
 
-def main() -> None:
-    params = load_params()
+def main(params: Params) -> None:
     raw_dir, cfg = Path(params["data"]["raw_dir"]), params["features"]
     aggregates = read_parquet(Path(params["aggregate"]["out"]))
     schema = build_schema(

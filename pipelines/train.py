@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from dvclive import Live
 from sklearn.metrics import log_loss, roc_auc_score
 
-from credit_scoring.evaluation import learning_curve_table, precision_recall_table, roc_table
-from credit_scoring.features import KEY, TARGET, FeatureSchema
-from credit_scoring.io import write_json, write_parquet, write_text
-from credit_scoring.model import cross_validate, fit_final, top_importance
-from pipelines.common import load_params, log, read_parquet, require, run
+from credit_scoring.atomic import write_json, write_parquet, write_text
+from credit_scoring.contract.tables import KEY, TARGET
+from credit_scoring.features.feature_schema import FeatureSchema
+from credit_scoring.modelling.cross_validation import cross_validate, fit_final, top_importance
+from credit_scoring.modelling.curves import (
+    learning_curve_table,
+    precision_recall_table,
+    roc_table,
+)
+from pipelines.common import Params, log, read_parquet, require, run
 
 
-def main() -> None:
-    params = load_params()
+def main(params: Params) -> None:
     model, cfg, paths = params["model"], params["train"], params["features"]
     schema = FeatureSchema.from_json(require(paths["schema"]).read_text())
     frame = read_parquet(Path(paths["train"]))
@@ -39,18 +41,9 @@ def main() -> None:
     )
     booster = fit_final(x, y, rounds=cv.mean_best_iteration, **common)
 
-    oof = pd.DataFrame({KEY: frame[KEY], TARGET: y, "fold": cv.fold_of, "probability": cv.oof})
-    write_parquet(oof, cfg["oof"])
+    write_parquet(cv.oof_frame(frame[KEY].to_numpy(), y), cfg["oof"])
     write_text(booster.model_to_string(), cfg["model"])
-
-    write_json(
-        {
-            "folds": [{"auc": f.auc, "best_iteration": f.best_iteration} for f in cv.folds],
-            "auc_std": float(np.std([f.auc for f in cv.folds])),
-            "final_rounds": cv.mean_best_iteration,
-        },
-        cfg["folds"],
-    )
+    write_json(cv.folds_report(), cfg["folds"])
     log.info("cross-validation took %.1f s", cv.seconds)  # a time is no artifact: it never repeats
     with Live(cfg["live_dir"], dvcyaml=False, save_dvc_exp=False) as live:
         live.log_metric("oof_auc", roc_auc_score(y, cv.oof), plot=False)

@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from credit_scoring.config import compose_params
-from credit_scoring.store import serving_home
-from credit_scoring.synthetic import generate
+from credit_scoring.serving.store import serving_home
+from credit_scoring.sources.synthetic import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"n_train": 3000, "n_test": 600, "seed": 7}
@@ -76,7 +76,7 @@ def packaged(tmp_path_factory) -> dict[str, Any]:
     package = work / "models" / "package"
     manifest = json.loads((package / "manifest.json").read_text())
     stored = subprocess.run(  # into the store as `make serve` does it
-        [sys.executable, "-m", "credit_scoring.store", str(package)],
+        [sys.executable, "-m", "credit_scoring.serving.store", str(package)],
         env=env,
         capture_output=True,
         text=True,

@@ -16,8 +16,9 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from credit_scoring.aggregate import (
-    KEY,
+from credit_scoring.atomic import write_tables
+from credit_scoring.contract.tables import CATEGORY, KEY, Column, load_contract
+from credit_scoring.features.aggregates import (
     SpecError,
     aggregate,
     aggregate_reference,
@@ -27,9 +28,7 @@ from credit_scoring.aggregate import (
     share_labels,
 )
 from credit_scoring.floats import canonical
-from credit_scoring.io import write_tables
-from credit_scoring.schema import CATEGORY, Column, load_contract
-from credit_scoring.synthetic import generate
+from credit_scoring.sources.synthetic import generate
 
 NAN = np.nan
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from credit_scoring.cost import (
+from credit_scoring.contract.tables import SchemaError
+from credit_scoring.modelling.threshold import (
     APPROVE_ALL,
     RISK_LABELS,
     RiskBands,
@@ -26,7 +27,6 @@ from credit_scoring.cost import (
     policy_costs,
     thin_curve,
 )
-from credit_scoring.schema import SchemaError
 
 
 def scored(n: int, seed: int, decimals: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, write_kaggle_csvs
-from credit_scoring.schema import TABLES
+from credit_scoring.contract.tables import TABLES
 
 
 def run_stage(

@@ -15,17 +15,18 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from credit_scoring.drift import (
-    PREDICTION,
+from credit_scoring.contract.tables import KEY, TARGET, load_contract
+from credit_scoring.features.feature_schema import build_schema
+from credit_scoring.features.transform import feature_frame
+from credit_scoring.modelling.cross_validation import PROBABILITY, fit_final
+from credit_scoring.modelling.threshold import ThresholdDecision
+from credit_scoring.monitoring.drift import (
     Sample,
     choose_columns,
     empty_columns,
     score_histogram,
 )
-from credit_scoring.features import KEY, TARGET, build_schema, feature_frame
-from credit_scoring.model import fit_final
-from credit_scoring.schema import load_contract
-from credit_scoring.synthetic import generate
+from credit_scoring.sources.synthetic import generate
 
 SHIFTED = ["EXT_SOURCE_2", "DAYS_BIRTH", "NAME_INCOME_TYPE"]
 # Engineered from the shifted columns, so they move with them: a true alarm, not a false one.
@@ -49,9 +50,18 @@ MONITORING = "reports/monitoring/batch"
 REMOTE = re.compile(r"<(?:script|link|img)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//", re.I)
 
 
-def run_stage(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def run_stage(workdir: Path) -> subprocess.CompletedProcess:
+    return run_module(workdir, "pipelines.drift")
+
+
+def check_batch(workdir: Path, batch: str, out: str) -> subprocess.CompletedProcess:
+    """The batch check a user runs after deployment."""
+    return run_module(workdir, "credit_scoring.monitoring", "--current", batch, "--out", out)
+
+
+def run_module(workdir: Path, module: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.drift", *args],
+        [sys.executable, "-m", module, *args],
         cwd=workdir,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -93,8 +103,11 @@ def workdir(tmp_path_factory) -> Path:
     pd.DataFrame({KEY: pd.Series(dtype="int64")}).to_parquet(root / paths["aggregate"]["out"])
     (root / paths["features"]["schema"]).write_text(json.dumps(schema.to_dict()))
     (root / paths["train"]["model"]).write_text(booster.model_to_string())
-    decision = {"threshold": 0.1, "tp": 150, "fp": 600, "applicants": 3000}
-    (root / paths["cost"]["out"]).write_text(json.dumps(decision))
+    y = np.r_[np.ones(200, dtype="int64"), np.zeros(2800, dtype="int64")]
+    p = np.r_[np.full(150, 0.3), np.full(50, 0.01), np.full(600, 0.3), np.full(2200, 0.01)]
+    decision = ThresholdDecision.choose(y, p, cost_fn=10, cost_fp=1)  # 0.3: 150 tp, 600 fp
+    assert (decision.threshold, decision.chosen.tp, decision.chosen.fp) == (0.3, 150, 600)
+    (root / paths["cost"]["out"]).write_text(json.dumps(decision.to_dict()))
     (root / "params.yaml").write_text(yaml.safe_dump(paths))
     unshifted = generate(**SIZE)["application_test"]
     unshifted.assign(TARGET=0).to_csv(root / "batch.csv", index=False)  # TARGET is dropped
@@ -110,7 +123,7 @@ def shifted_report(workdir) -> dict:
 
 @pytest.fixture(scope="module")
 def unshifted_report(workdir) -> dict:
-    done = run_stage(workdir, "--current", "batch.csv", "--out", MONITORING)
+    done = check_batch(workdir, "batch.csv", MONITORING)
     assert done.returncode == 0, done.stderr
     return json.loads((workdir / MONITORING / "drift.json").read_text())
 
@@ -143,11 +156,11 @@ def test_report_notes_sampling_and_prediction_shares(shifted_report, workdir):
     }
     prediction = shifted_report["prediction"]
     assert {"method", "score", "threshold", "drifted"} <= prediction.keys()
-    assert prediction["decision_threshold"] == 0.1
+    assert prediction["decision_threshold"] == 0.3
     assert prediction["training_oof_share_refused"] == pytest.approx(750 / 3000)
     for key in ("reference_share_refused", "current_share_refused"):
         assert 0 < prediction[key] < 1
-    assert PREDICTION not in shifted_report["columns"]  # scores do not count as a column
+    assert PROBABILITY not in shifted_report["columns"]  # scores do not count as a column
     metrics = json.loads((workdir / DRIFT["live_dir"] / "metrics.json").read_text())
     assert metrics == {  # the headline only: the rest is in drift.json
         "share_drifted_columns": shifted_report["dataset"]["share_drifted_columns"],
@@ -184,7 +197,7 @@ def test_an_unshifted_batch_does_not_drift(unshifted_report, workdir):
 )
 def test_a_broken_batch_is_refused_naming_the_column(workdir, breakage, expected):
     breakage(pd.read_csv(workdir / "batch.csv")).to_csv(workdir / "broken.csv", index=False)
-    done = run_stage(workdir, "--current", "broken.csv", "--out", "reports/monitoring/broken")
+    done = check_batch(workdir, "broken.csv", "reports/monitoring/broken")
     assert done.returncode == 1
     assert expected in done.stderr
     assert "Traceback" not in done.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from credit_scoring.drift import reproducible_html
+from credit_scoring.monitoring.drift import reproducible_html
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 FIXED = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"  # uuid.NAMESPACE_DNS, in Evidently's bundled JS

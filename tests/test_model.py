@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from credit_scoring.evaluation import learning_curve_table, precision_recall_table, roc_table
-from credit_scoring.features import TARGET, build_schema, feature_frame
-from credit_scoring.model import cross_validate, fit_final, top_importance
-from credit_scoring.schema import load_contract
+from credit_scoring.contract.tables import TARGET, load_contract
+from credit_scoring.features.feature_schema import build_schema
+from credit_scoring.features.transform import feature_frame
+from credit_scoring.modelling.cross_validation import cross_validate, fit_final, top_importance
+from credit_scoring.modelling.curves import learning_curve_table, precision_recall_table, roc_table
 
 FAST = {"learning_rate": 0.1, "num_leaves": 15, "feature_fraction": 0.5, "min_child_samples": 20}
 

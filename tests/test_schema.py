@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scoring.schema import TABLES, SchemaError, conform_table, load_contract
+from credit_scoring.contract.tables import TABLES, SchemaError, conform_table, load_contract
 
 
 def test_contract_covers_the_kaggle_tables_with_their_shapes():

@@ -9,16 +9,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from credit_scoring.decision_log import (
+from credit_scoring.features.descriptions import describe
+from credit_scoring.serving.decision_log import (
     HASH_PIECE,
     ROWS_PER_INSERT,
     DecisionLog,
     export,
     input_hash,
 )
-from credit_scoring.explain import describe, reason_text
-from credit_scoring.packaging import package_version
-from credit_scoring.validation import Field, RequestSchema
+from credit_scoring.serving.package import package_version
+from credit_scoring.serving.reasons import reason_text
+from credit_scoring.serving.requests import Field, RequestSchema
 
 SCHEMA = RequestSchema(
     [

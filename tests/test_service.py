@@ -21,9 +21,10 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, Server
-from credit_scoring.cost import RiskBands
-from credit_scoring.decision_log import input_hash
-from credit_scoring.features import KEY, FeatureSchema
+from credit_scoring.contract.tables import KEY
+from credit_scoring.features.feature_schema import FeatureSchema
+from credit_scoring.modelling.threshold import RiskBands
+from credit_scoring.serving.decision_log import input_hash
 
 pytestmark = pytest.mark.slow
 
@@ -311,7 +312,7 @@ def test_operators_get_health_and_metrics_and_no_access_log_by_default(service, 
 
 def export(db: Path) -> list[dict]:
     done = subprocess.run(
-        [sys.executable, "-m", "credit_scoring.decision_log", str(db), "--format", "jsonl"],
+        [sys.executable, "-m", "credit_scoring.serving.decision_log", str(db), "--format", "jsonl"],
         capture_output=True,
         text=True,
         check=True,
@@ -374,7 +375,7 @@ def test_decision_log_is_complete_under_concurrency_across_restarts_and_workers(
     assert [r["item"] for r in rows] == [0, 1, 2]
     assert {a["request_id"] for a in more} <= {r["request_id"] for r in after}
     csv = subprocess.run(
-        [sys.executable, "-m", "credit_scoring.decision_log", str(db), "--format", "csv"],
+        [sys.executable, "-m", "credit_scoring.serving.decision_log", str(db), "--format", "csv"],
         capture_output=True,
         text=True,
         check=True,
@@ -419,7 +420,7 @@ def test_the_service_refuses_to_start_on_a_package_whose_parts_disagree(packaged
         {**env, "CREDIT_SCORING_MODEL": "credit_scoring:nope"}, tmp_path
     )
     assert "not in the BentoML model store" in missing
-    assert "python -m credit_scoring.store" in missing and "make serve" in missing
+    assert "python -m credit_scoring.serving.store" in missing and "make serve" in missing
 
 
 def test_answers_have_the_declared_output_shapes(service, run):

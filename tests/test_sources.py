@@ -25,8 +25,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scoring.schema import CATEGORY, TABLES, SchemaError, conform_table, load_contract
-from credit_scoring.sources import SourceError, download_kaggle, read_local
+from credit_scoring.contract.tables import (
+    CATEGORY,
+    TABLES,
+    SchemaError,
+    conform_table,
+    load_contract,
+)
+from credit_scoring.errors import SourceError
+from credit_scoring.sources.kaggle import download_kaggle
+from credit_scoring.sources.local import read_local
 
 N_ROWS = 4
 CLOSED_PORT = "http://127.0.0.1:9"  # discard port: nothing listens on loopback
@@ -111,7 +119,7 @@ def test_directory_gives_the_eight_conformed_tables(
     csv_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     written = kaggle_tables()
-    with caplog.at_level(logging.INFO, logger="credit_scoring.sources"):
+    with caplog.at_level(logging.INFO, logger="credit_scoring.sources.local"):
         tables = read_local(csv_dir)
     assert_contract_dtypes(tables)
     for name in TABLES:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from credit_scoring.packaging import MANIFEST, Manifest, PackageError, package_version
+from credit_scoring.serving.package import MANIFEST, Manifest, PackageError, package_version
 
 
 def store(folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "credit_scoring.store", str(folder)],
+        [sys.executable, "-m", "credit_scoring.serving.store", str(folder)],
         env=env,
         capture_output=True,
         text=True,

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from conftest import SMALL, write_kaggle_csvs
-from credit_scoring.io import write_tables
-from credit_scoring.schema import CATEGORY, TABLES, check_foreign_keys, load_contract
-from credit_scoring.sources import read_local
-from credit_scoring.synthetic import generate
-from credit_scoring.synthetic.sampling import load_profile
+from credit_scoring.atomic import write_tables
+from credit_scoring.contract.tables import CATEGORY, TABLES, check_foreign_keys, load_contract
+from credit_scoring.sources.local import read_local
+from credit_scoring.sources.synthetic import generate
+from credit_scoring.sources.synthetic.sampling import load_profile
 
 
 def test_every_table_meets_the_contract_in_column_order(synthetic):

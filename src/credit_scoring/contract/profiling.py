@@ -2,7 +2,7 @@
 
 Run by maintainers, never by the pipeline::
 
-    python -m credit_scoring.profiling ../shared/data/home-credit-sample src/credit_scoring/contract
+    python -m credit_scoring.contract.profiling <dir with the CSVs> src/credit_scoring/contract
 
 Only derived facts are written (column order, dtypes, levels, missing rates, quantiles, count
 distributions); no row of the genuine files leaves this function.
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from credit_scoring.schema import CATEGORY, DAYS_PLACEHOLDER, FLOAT, INT, TABLES
+from credit_scoring.contract.tables import CATEGORY, DAYS_PLACEHOLDER, FLOAT, INT, TABLES
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The data contract every source's output must meet.
 
 The contract (``contract/contract.json``) is derived from genuine Home Credit rows by
-:mod:`credit_scoring.profiling`; this module only reads it and enforces it, so the
+:mod:`credit_scoring.contract.profiling`; this module only reads it and enforces it, so the
 synthetic generator, the local files and the Kaggle download are held to one standard.
 """
 
@@ -32,6 +32,7 @@ TABLES: tuple[str, ...] = (
 )
 
 INT, FLOAT, CATEGORY = "int64", "float64", "category"
+KEY, TARGET = "SK_ID_CURR", "TARGET"  # the applicant, and whether they defaulted
 # Home Credit's placeholder for "no date" in DAYS_* columns (pensioners' DAYS_EMPLOYED, say).
 DAYS_PLACEHOLDER = 365243.0
 

@@ -25,13 +25,19 @@ import pandas as pd
 import polars as pl
 import yaml
 
+from credit_scoring.contract.tables import (
+    CATEGORY,
+    KEY,
+    Column,
+    Contract,
+    SchemaError,
+    load_contract,
+)
 from credit_scoring.errors import InputError
 from credit_scoring.floats import canonical
-from credit_scoring.schema import CATEGORY, Column, Contract, SchemaError, load_contract
 
 log = logging.getLogger(__name__)
 
-KEY = "SK_ID_CURR"
 AGGREGATIONS = ("min", "max", "mean", "sum", "var", "size", "nunique")
 MISSING_LEVEL = "NAN"  # the label of the share of rows where a nullable categorical is missing
 SPEC_KEYS = frozenset(  # what a group's (or a roll-up's) spec may hold; anything else is a typo
@@ -223,6 +229,15 @@ def _plan_group(name: str, spec: Mapping[str, Any], contract: Contract, key: str
         steps=tuple(steps),
         rollup=rollup,
     )
+
+
+def scan_tables(raw_dir: Path, names: Sequence[str]) -> dict[str, pl.LazyFrame]:
+    """Lazy scans of the raw tables, so polars reads only the columns the plan uses."""
+    paths = {name: raw_dir / f"{name}.parquet" for name in names}
+    for name, path in paths.items():
+        if not path.is_file():
+            raise SchemaError(name, None, f"{path} not found; run the download stage first")
+    return {name: pl.scan_parquet(path) for name, path in paths.items()}
 
 
 def load_specs(path: Path) -> dict[str, Any]:

@@ -14,10 +14,15 @@ from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from credit_scoring.contract.tables import KEY, TARGET
+
 log = logging.getLogger(__name__)
+
+FOLD, PROBABILITY = "fold", "probability"  # oof.parquet's columns beside KEY and TARGET
 
 FIXED_PARAMS = {
     "objective": "binary",
@@ -49,6 +54,18 @@ class CrossValidation:
     @property
     def mean_best_iteration(self) -> int:
         return round(float(np.mean([f.best_iteration for f in self.folds])))
+
+    def oof_frame(self, ids: np.ndarray, target: np.ndarray) -> pd.DataFrame:
+        """The out-of-fold predictions as ``oof.parquet`` holds them: each applicant once."""
+        return pd.DataFrame({KEY: ids, TARGET: target, FOLD: self.fold_of, PROBABILITY: self.oof})
+
+    def folds_report(self) -> dict[str, object]:
+        """Each fold's AUC and best iteration, and the final model's rounds (``folds.json``)."""
+        return {
+            "folds": [{"auc": f.auc, "best_iteration": f.best_iteration} for f in self.folds],
+            "auc_std": float(np.std([f.auc for f in self.folds])),
+            "final_rounds": self.mean_best_iteration,
+        }
 
 
 def lightgbm_params(params: Mapping, seed: int, threads: int) -> dict:

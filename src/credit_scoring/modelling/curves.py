@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from credit_scoring.model import Fold
+from credit_scoring.modelling.cross_validation import Fold
 
 POINTS = 200
 

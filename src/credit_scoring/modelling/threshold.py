@@ -8,18 +8,19 @@ scores the model saw in training.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from credit_scoring.schema import SchemaError
-
-TARGET, PROBABILITY = "TARGET", "probability"
+from credit_scoring.contract.tables import TARGET, SchemaError
+from credit_scoring.errors import ArtifactError
+from credit_scoring.modelling.cross_validation import PROBABILITY
 
 # "Approve everyone" as a threshold: the smallest float above every probability, so the rule
 # stays one comparison and the value stays finite (JSON has no infinity).
@@ -43,6 +44,10 @@ class CostReport:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form, the same for the chosen threshold and the baseline policies."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> CostReport:
+        return cls(**{f.name: raw[f.name] for f in fields(cls)})
 
 
 def _offenders(values: np.ndarray, bad: np.ndarray) -> str:
@@ -241,3 +246,79 @@ class RiskBands:
     def bands(self, p: npt.ArrayLike) -> np.ndarray:
         """The bands of many probabilities, by the same rule as :meth:`band`."""
         return np.asarray(self.labels)[self._index(p)]
+
+
+RULE = "refuse when probability >= threshold"
+
+
+@dataclass(frozen=True)
+class ThresholdDecision:
+    """What the threshold stage decides and ``threshold.json`` holds; every reader reads this.
+
+    The chosen threshold with its confusion counts and cost on the out-of-fold scores, the costs
+    it minimised, the trivial policies on the same scores, and the risk bands around it.
+    """
+
+    chosen: CostReport
+    cost_fn: float
+    cost_fp: float
+    applicants: int
+    default_rate: float
+    policies: Mapping[str, CostReport]
+    bands: RiskBands
+
+    @property
+    def threshold(self) -> float:
+        return self.chosen.threshold
+
+    @property
+    def refused_share(self) -> float:
+        """The share of the scored applicants the threshold refuses."""
+        return (self.chosen.tp + self.chosen.fp) / self.applicants
+
+    @classmethod
+    def choose(
+        cls, y: npt.ArrayLike, p: npt.ArrayLike, cost_fn: float, cost_fp: float
+    ) -> ThresholdDecision:
+        """The cheapest threshold on these scores, with the policies and bands beside it."""
+        y, p = _scores(y, p)
+        chosen = best_threshold(y, p, cost_fn=cost_fn, cost_fp=cost_fp)
+        return cls(
+            chosen=chosen,
+            cost_fn=cost_fn,
+            cost_fp=cost_fp,
+            applicants=int(y.size),
+            default_rate=float(y.mean()),
+            policies=policy_costs(y, p, cost_fn=cost_fn, cost_fp=cost_fp),
+            bands=RiskBands.from_threshold(chosen.threshold),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.chosen.to_dict(),
+            "rule": RULE,
+            "costs": {"fn": self.cost_fn, "fp": self.cost_fp},
+            "applicants": self.applicants,
+            "default_rate": self.default_rate,
+            "policies": {name: report.to_dict() for name, report in self.policies.items()},
+            "risk_bands": self.bands.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ThresholdDecision:
+        return cls(
+            chosen=CostReport.from_dict(raw),
+            cost_fn=raw["costs"]["fn"],
+            cost_fp=raw["costs"]["fp"],
+            applicants=raw["applicants"],
+            default_rate=raw["default_rate"],
+            policies={k: CostReport.from_dict(v) for k, v in raw["policies"].items()},
+            bands=RiskBands.from_dict(raw["risk_bands"]),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ThresholdDecision:
+        try:
+            return cls.from_dict(json.loads(text))
+        except (ValueError, KeyError, TypeError) as err:
+            raise ArtifactError(f"threshold decision: not readable ({err!r})") from None

@@ -20,22 +20,26 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from credit_scoring.features import KEY, TARGET, FeatureSchema, feature_frame
+from credit_scoring.atomic import write_json, write_text
+from credit_scoring.contract.tables import CATEGORY, KEY, TARGET, Table, load_contract
+from credit_scoring.features.feature_schema import FeatureSchema
+from credit_scoring.features.transform import feature_frame
 from credit_scoring.floats import canonical
-from credit_scoring.schema import CATEGORY, Table
+from credit_scoring.modelling.cross_validation import PROBABILITY
+from credit_scoring.modelling.threshold import ThresholdDecision
 
 if TYPE_CHECKING:
     from evidently.core.report import Snapshot
 
 log = logging.getLogger(__name__)
 
-PREDICTION = "probability"
 FAIL = "FAIL"  # Evidently's test status for "drift detected"
 
 # Evidently's random ids in its HTML: every widget, tab and graph gets a uuid7 when it is built,
@@ -139,15 +143,17 @@ def describe_population(
 ) -> pd.DataFrame:
     """The compared columns of a population, and the model's probability of default.
 
-    The features come from :func:`credit_scoring.features.feature_frame`, the transform the
-    model was trained on, so the scores are the ones the service would give.
+    The features come from :func:`~credit_scoring.features.transform.feature_frame`, the
+    transform the model was trained on, so the scores are the ones the service would give.
     """
     features = feature_frame(applications, aggregates, schema)
     return pd.concat(
         [
             applications[list(columns.raw)].reset_index(drop=True),
             features[list(columns.engineered)],
-            pd.DataFrame({PREDICTION: booster.predict(features[list(schema.features)].to_numpy())}),
+            pd.DataFrame(
+                {PROBABILITY: booster.predict(features[list(schema.features)].to_numpy())}
+            ),
         ],
         axis=1,
     )
@@ -173,17 +179,17 @@ def run_report(
     from evidently.presets import DataDriftPreset
 
     definition = DataDefinition(
-        numerical_columns=[*columns.numerical, *columns.engineered, PREDICTION],
+        numerical_columns=[*columns.numerical, *columns.engineered, PROBABILITY],
         categorical_columns=list(columns.categorical),
     )
     report = Report(
         [
             DataDriftPreset(columns=list(columns.names), drift_share=drift_share),
-            ValueDrift(column=PREDICTION),
+            ValueDrift(column=PROBABILITY),
         ],
         include_tests=True,
     )
-    keep = [*columns.names, PREDICTION]
+    keep = [*columns.names, PROBABILITY]
     return report.run(
         current_data=Dataset.from_pandas(current[keep], data_definition=definition),
         reference_data=Dataset.from_pandas(reference[keep], data_definition=definition),
@@ -214,7 +220,7 @@ def summarise(snapshot: Snapshot) -> dict[str, Any]:
                 "threshold": config["threshold"],
                 "drifted": metric["id"] in failed,
             }
-    prediction = columns.pop(PREDICTION)
+    prediction = columns.pop(PROBABILITY)
     return {
         "dataset": {"columns": len(columns), **dataset},
         "columns": columns,
@@ -270,7 +276,7 @@ def compare(
         drift_share,
     )
     summary = summarise(snapshot)
-    scores = {name: frame[PREDICTION].to_numpy() for name, frame in described.items()}
+    scores = {name: frame[PROBABILITY].to_numpy() for name, frame in described.items()}
     summary["prediction"].update(
         decision_threshold=threshold,
         **{f"{name}_share_refused": share_refused(p, threshold) for name, p in scores.items()},
@@ -322,6 +328,44 @@ def score_histogram(
     ]
     centres = (edges[:-1] + edges[1:]) / 2
     return [
-        {PREDICTION: float(c), "reference": float(r), "current": float(k)}
+        {PROBABILITY: float(c), "reference": float(r), "current": float(k)}
         for c, r, k in zip(centres, *shares, strict=True)
     ]
+
+
+def assess(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    aggregates: Path,
+    schema: FeatureSchema,
+    booster: lgb.Booster,
+    decision: ThresholdDecision,
+    top_features: int,
+    sample: int,
+    seed: int,
+    drift_share: float,
+) -> DriftResult:
+    """Sample both populations and compare them: the drift stage's and the batch check's work.
+
+    Only the sampled applicants' rows of the ``aggregates`` parquet file are read.
+    """
+    drawn = Sample.draw(reference, current, size=sample, seed=seed)
+    gain = dict(zip(booster.feature_name(), booster.feature_importance("gain"), strict=True))
+    result = compare(
+        drawn,
+        pd.read_parquet(aggregates, filters=[(KEY, "in", drawn.ids)]),
+        schema=schema,
+        booster=booster,
+        columns=choose_columns(load_contract()["application_test"], gain, top_features),
+        drift_share=drift_share,
+        threshold=decision.threshold,
+    )
+    result.summary["prediction"]["training_oof_share_refused"] = decision.refused_share
+    return result
+
+
+def write_report(result: DriftResult, html: Path, summary: Path) -> None:
+    """Evidently's page, its ids made reproducible, and the summary; each written atomically."""
+    write_text(reproducible_html(result.snapshot.get_html_str(as_iframe=False)), html)
+    write_json(result.summary, summary)

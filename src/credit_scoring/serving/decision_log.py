@@ -4,7 +4,7 @@ Adverse-action notices and the EU AI Act ask that each decision can be traced to
 model and reasons. The service hands decisions to :class:`DecisionLog`, whose one writer thread
 appends them to SQLite (WAL mode): the response never waits on the disk, concurrent requests
 never interleave writes, and every committed row survives a restart. A closed log has flushed
-everything it was given. ``python -m credit_scoring.decision_log`` exports it.
+everything it was given. ``python -m credit_scoring.serving.decision_log`` exports it.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The package the service loads: every artifact it needs, under a version made of its content.
 
 The package stage writes these files, and a manifest naming their version and hashes, into one
-folder that DVC versions (``models/package``). :mod:`credit_scoring.store` puts that folder into
-the BentoML model store, its cache; the service (and the FastAPI baseline, and the tests) read
-it back with :meth:`Package.load`. Nothing in it is typed twice: the threshold, the costs and the
-bands are ``threshold.json`` as the threshold stage wrote it.
+folder that DVC versions (``models/package``). :mod:`credit_scoring.serving.store` puts that
+folder into the BentoML model store, its cache; the service (and the FastAPI baseline, and the
+tests) read it back with :meth:`Package.load`. Nothing in it is typed twice: the threshold, the
+costs and the bands are ``threshold.json`` as the threshold stage wrote it.
 """
 
 from __future__ import annotations
@@ -20,12 +20,16 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from credit_scoring.cost import RiskBands, cost_curve, thin_curve
-from credit_scoring.explain import describe
-from credit_scoring.features import KEY, FeatureSchema
-from credit_scoring.io import atomic_path, write_json, write_parquet, write_text
-from credit_scoring.model import top_importance
-from credit_scoring.validation import RequestSchema
+from credit_scoring.atomic import atomic_path, write_json, write_parquet, write_text
+from credit_scoring.contract.tables import KEY, Table
+from credit_scoring.errors import InputError
+from credit_scoring.features.descriptions import describe
+from credit_scoring.features.feature_schema import FeatureSchema
+from credit_scoring.features.transform import history_rows
+from credit_scoring.modelling.card import model_card
+from credit_scoring.modelling.cross_validation import top_importance
+from credit_scoring.modelling.threshold import ThresholdDecision
+from credit_scoring.serving.requests import RequestSchema
 
 MODEL, SCHEMA, THRESHOLD = "model.txt", "feature_schema.json", "threshold.json"
 INPUTS, CARD = "inputs.json", "card.json"
@@ -38,73 +42,8 @@ FILES = (MODEL, SCHEMA, THRESHOLD, INPUTS, CARD, KNOWN_IDS, KNOWN_HISTORY, APPLI
 MANIFEST = "manifest.json"
 
 
-class PackageError(RuntimeError):
+class PackageError(InputError, RuntimeError):
     """The package is incomplete or its parts disagree; the service must not start on it."""
-
-
-def _histograms(values: np.ndarray, refused: np.ndarray, bins: int) -> dict[str, Any]:
-    """One feature's distribution among approved and refused applicants, on shared bins."""
-    present = values[~np.isnan(values)]
-    if present.size == 0:
-        return {"edges": [], "approved": [], "refused": []}
-    edges = np.unique(np.quantile(present, np.linspace(0.01, 0.99, bins + 1)))
-    out: dict[str, Any] = {"edges": edges.tolist()}
-    for label, mask in (("approved", ~refused), ("refused", refused)):
-        group = values[mask & ~np.isnan(values)]
-        counts, _ = np.histogram(np.clip(group, edges[0], edges[-1]), bins=edges)
-        out[label] = (counts / max(group.size, 1)).tolist()
-        out[f"{label}_median"] = float(np.median(group)) if group.size else None
-    return out
-
-
-def model_card(
-    *,
-    booster: lgb.Booster,
-    features: pd.DataFrame,
-    oof: tuple[np.ndarray, np.ndarray],
-    threshold: Mapping[str, Any],
-    data: Mapping[str, Any],
-    compare: Sequence[str],
-    importance_top: int,
-    curve_points: int,
-    bins: int,
-) -> dict[str, Any]:
-    """What the service tells about its model beyond a score: quality, cost, importance, peers.
-
-    ``features`` is the training feature table; ``oof`` its labels and out-of-fold scores, the
-    honest basis for every population figure (the final model has seen these applicants).
-    """
-    from sklearn.metrics import log_loss, roc_auc_score
-
-    y, p = oof
-    refused = p >= threshold["threshold"]
-    costs = {"cost_fn": threshold["costs"]["fn"], "cost_fp": threshold["costs"]["fp"]}
-    curve = thin_curve(cost_curve(y, p, **costs), max_points=curve_points)
-    return {
-        "metrics": {
-            "oof_auc": float(roc_auc_score(y, p)),
-            "oof_logloss": float(log_loss(y, p)),
-            "applicants": int(y.size),
-            "default_rate": float(y.mean()),
-            "refused_share": float(refused.mean()),
-        },
-        "data": dict(data),
-        "importance": [
-            {**row, "description": describe(row["feature"])}
-            for row in top_importance(booster, n=importance_top)
-        ],
-        "cost_curve": curve[["threshold", "cost_per_applicant"]].to_dict(orient="records"),
-        "population": {
-            name: _histograms(features[name].to_numpy("float64"), refused, bins) for name in compare
-        },
-        "typical": {
-            name: float(value)
-            for name, value in features.drop(columns=[KEY, "TARGET"], errors="ignore")
-            .median()
-            .items()
-            if not np.isnan(value)
-        },
-    }
 
 
 def write_package(
@@ -113,7 +52,7 @@ def write_package(
     model_text: str,
     schema: FeatureSchema,
     inputs: RequestSchema,
-    threshold: Mapping[str, Any],
+    decision: ThresholdDecision,
     card: Mapping[str, Any],
     known_ids: np.ndarray,
     known_history: np.ndarray,
@@ -128,16 +67,74 @@ def write_package(
     folder.mkdir(parents=True, exist_ok=True)
     write_text(model_text, folder / MODEL)
     write_json(schema.to_dict(), folder / SCHEMA)
-    write_json(dict(threshold), folder / THRESHOLD)
+    write_json(decision.to_dict(), folder / THRESHOLD)
     write_json(inputs.to_dict(), folder / INPUTS)
     write_json(dict(card), folder / CARD)
     if np.any(np.diff(known_ids) <= 0):
-        raise ValueError("known_ids must be sorted and unique")
+        raise PackageError("known_ids must be sorted and unique")
     for name, array in ((KNOWN_IDS, known_ids), (KNOWN_HISTORY, known_history)):
         with atomic_path(folder / name) as tmp, tmp.open("wb") as fh:
             np.save(fh, np.ascontiguousarray(array))
     write_parquet(applications[[KEY, *schema.inputs]].reset_index(drop=True), folder / APPLICATIONS)
     return file_hashes(folder)
+
+
+def build_package(
+    folder: Path,
+    *,
+    name: str,
+    model_text: str,
+    schema: FeatureSchema,
+    decision: ThresholdDecision,
+    contract: Table,
+    train: pd.DataFrame,
+    oof: tuple[np.ndarray, np.ndarray],
+    test: pd.DataFrame,
+    aggregates: pd.DataFrame,
+    data: Mapping[str, Any],
+    compare: Sequence[str],
+    importance_top: int,
+    curve_points: int,
+    bins: int,
+) -> Manifest:
+    """Assemble everything the service needs into ``folder``, with its manifest.
+
+    ``train`` is the training feature table and ``oof`` its labels and out-of-fold scores (for
+    the card); ``test`` the raw test applications (for look-up); ``aggregates`` the history of
+    every known applicant; ``contract`` the application table's contract (for the request
+    checks). The inputs are ordered most important first, as a form shows them.
+    """
+    booster = lgb.Booster(model_str=model_text)
+    known_ids = np.union1d(train[KEY].to_numpy("int64"), test[KEY].to_numpy("int64"))
+    hashes = write_package(
+        folder,
+        model_text=model_text,
+        schema=schema,
+        inputs=RequestSchema.from_contract(
+            contract,
+            schema,
+            order=[row["feature"] for row in top_importance(booster, n=booster.num_feature())],
+            describe=describe,
+        ),
+        decision=decision,
+        card=model_card(
+            booster=booster,
+            features=train,
+            oof=oof,
+            decision=decision,
+            data=data,
+            compare=compare,
+            importance_top=importance_top,
+            curve_points=curve_points,
+            bins=bins,
+        ),
+        known_ids=known_ids,
+        known_history=history_rows(aggregates, known_ids, schema),
+        applications=test,
+    )
+    manifest = Manifest.of(name, hashes)
+    write_json(manifest.to_dict(), folder / MANIFEST)
+    return manifest
 
 
 def package_version(hashes: Mapping[str, str]) -> str:
@@ -243,7 +240,7 @@ def check_package(folder: Path) -> FeatureSchema:
     inputs = json.loads((folder / INPUTS).read_text())
     if {f["name"] for f in inputs["fields"]} != set(schema.inputs):
         raise PackageError("inputs.json and the feature schema list different input fields")
-    threshold = json.loads((folder / THRESHOLD).read_text())["threshold"]
+    threshold = ThresholdDecision.from_json((folder / THRESHOLD).read_text()).threshold
     if not 0.0 <= float(threshold) <= 1.0 + 1e-12:
         raise PackageError(f"threshold {threshold} is not a probability")
     return schema
@@ -256,16 +253,12 @@ class Package:
     booster: lgb.Booster
     schema: FeatureSchema
     inputs: RequestSchema
-    threshold: Mapping[str, Any]
+    decision: ThresholdDecision
     card: Mapping[str, Any]
     known_ids: np.ndarray
     known_history: np.ndarray
     applications: pd.DataFrame
     version: str
-
-    @property
-    def bands(self) -> RiskBands:
-        return RiskBands.from_dict(self.threshold["risk_bands"])
 
     @classmethod
     def load(cls, folder: Path, version: str) -> Package:
@@ -275,7 +268,7 @@ class Package:
             booster=lgb.Booster(model_file=str(folder / MODEL)),
             schema=FeatureSchema.from_json((folder / SCHEMA).read_text()),
             inputs=RequestSchema.from_dict(json.loads((folder / INPUTS).read_text())),
-            threshold=json.loads((folder / THRESHOLD).read_text()),
+            decision=ThresholdDecision.from_json((folder / THRESHOLD).read_text()),
             card=json.loads((folder / CARD).read_text()),
             known_ids=np.load(folder / KNOWN_IDS),
             known_history=np.load(folder / KNOWN_HISTORY, mmap_mode="r"),

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from credit_scoring.features import KEY, TARGET, FeatureSchema
-from credit_scoring.schema import CATEGORY, INT, Table
+from credit_scoring.contract.tables import CATEGORY, INT, KEY, TARGET, Table
+from credit_scoring.features.feature_schema import FeatureSchema
 
 Location = tuple[str | int, ...]
 MAX_INTEGER = 2**53  # the largest integer a float64 (the model's input) holds exactly

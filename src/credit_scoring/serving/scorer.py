@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from credit_scoring.explain import contributions, explanation
-from credit_scoring.features import KEY, columns_from_records, transform
-from credit_scoring.packaging import Package
-from credit_scoring.validation import Location, Problem, RequestError
+from credit_scoring.contract.tables import KEY
+from credit_scoring.features.transform import columns_from_records, transform
+from credit_scoring.serving.package import Package
+from credit_scoring.serving.reasons import contributions, explanation
+from credit_scoring.serving.requests import Location, Problem, RequestError
 
 Applicant = tuple[Mapping[str, Any], int | None]  # raw application fields, optional SK_ID_CURR
 
@@ -25,8 +26,8 @@ class Scorer:
 
     def __init__(self, package: Package) -> None:
         self.package = package
-        self.threshold = float(package.threshold["threshold"])
-        self.bands = package.bands
+        self.threshold = float(package.decision.threshold)
+        self.bands = package.decision.bands
         self.version = package.version
         self._typical = package.card["typical"]
 

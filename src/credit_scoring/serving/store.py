@@ -5,8 +5,9 @@ and pulled with everything else). Whatever needs a store (``make serve``, ``make
 tests) first calls :func:`import_package`, which saves that folder under its content version. A
 version already in the store holds the same content, so importing again changes nothing.
 
-``python -m credit_scoring.store [FOLDER]`` imports the folder (by default ``package.dir`` of
-``params.yaml``) into ``$BENTOML_HOME`` (default ``~/bentoml``) and prints its tag.
+``python -m credit_scoring.serving.store [FOLDER]`` imports the folder (by default
+``package.dir`` of ``params.yaml``) into ``$BENTOML_HOME`` (default ``~/bentoml``) and prints
+its tag.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from credit_scoring.packaging import FILES, Manifest, PackageError, check_package
+from credit_scoring.errors import exit_on_input_error
+from credit_scoring.serving.package import FILES, Manifest, PackageError, check_package
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +64,22 @@ def serving_home(store: Path, home: Path) -> Path:
     return home
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m credit_scoring.store", description=__doc__)
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m credit_scoring.serving.store", description=__doc__
+    )
     parser.add_argument("folder", type=Path, nargs="?", help="a package folder")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
+    args = parser.parse_args()
+
+    def store() -> None:
         if args.folder is None and not args.params.is_file():
             raise PackageError(f"no package folder given, and no {args.params} to name one")
         folder = args.folder or Path(yaml.safe_load(args.params.read_text())["package"]["dir"])
         sys.stdout.write(f"{import_package(folder)}\n")  # the tag is this command's output
-    except PackageError as err:
-        log.error("%s", err)
-        return 1
-    return 0
+
+    exit_on_input_error(store, log)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from credit_scoring.schema import DAYS_PLACEHOLDER
+from credit_scoring.contract.tables import DAYS_PLACEHOLDER
 from credit_scoring.ui.client import ShownError
 from credit_scoring.ui.form import Field, as_text, category_dropdown, parse_number
 from credit_scoring.ui.formatting import DAYS_PER_YEAR

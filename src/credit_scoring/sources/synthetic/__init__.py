@@ -15,10 +15,22 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from credit_scoring.schema import CATEGORY, INT, TABLES, Contract, conform_table, load_contract
-from credit_scoring.synthetic.applicants import FIRST_ID, draw_applications
-from credit_scoring.synthetic.history import Applicants, draw_bureau, draw_monthly, draw_previous
-from credit_scoring.synthetic.sampling import calibrated_probability, load_profile
+from credit_scoring.contract.tables import (
+    CATEGORY,
+    INT,
+    TABLES,
+    Contract,
+    conform_table,
+    load_contract,
+)
+from credit_scoring.sources.synthetic.applicants import FIRST_ID, draw_applications
+from credit_scoring.sources.synthetic.history import (
+    Applicants,
+    draw_bureau,
+    draw_monthly,
+    draw_previous,
+)
+from credit_scoring.sources.synthetic.sampling import calibrated_probability, load_profile
 
 log = logging.getLogger(__name__)
 

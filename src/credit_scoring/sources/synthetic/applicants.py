@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from credit_scoring.schema import DAYS_PLACEHOLDER, Table
-from credit_scoring.synthetic.sampling import (
+from credit_scoring.contract.tables import DAYS_PLACEHOLDER, Table
+from credit_scoring.sources.synthetic.sampling import (
     Draws,
     Lean,
     draw_table,
@@ -54,12 +54,6 @@ APPLICATION_ORDERS = {
     ],
     "FLAG_OWN_CAR": ["Y", "N"],
 }
-
-
-def split_ids(rng: np.random.Generator, n_train: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
-    """Disjoint, sorted SK_ID_CURR ranges interleaved like Kaggle's train and test files."""
-    ids = FIRST_ID + rng.permutation(n_train + n_test)
-    return np.sort(ids[:n_train]), np.sort(ids[n_train:])
 
 
 def draw_applications(

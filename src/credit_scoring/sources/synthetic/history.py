@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from credit_scoring.schema import DAYS_PLACEHOLDER, Contract, Table
-from credit_scoring.synthetic.sampling import (
+from credit_scoring.contract.tables import DAYS_PLACEHOLDER, Contract, Table
+from credit_scoring.sources.synthetic.sampling import (
     Draws,
     Lean,
     calibrated_probability,

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, ndtr
 
-from credit_scoring.schema import CATEGORY, DAYS_PLACEHOLDER, INT, Table
+from credit_scoring.contract.tables import CATEGORY, DAYS_PLACEHOLDER, INT, Table
 
 
 @cache

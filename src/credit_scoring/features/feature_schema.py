@@ -1,0 +1,109 @@
+"""The model's inputs and features (``feature_schema.json``): the contract with the service."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from credit_scoring.contract.tables import CATEGORY, KEY, TARGET, Table
+from credit_scoring.errors import InputError
+
+NOT_APPLICABLE = "XNA"  # Home Credit's "not available" level: a missing value, not a category
+ENGINEERED = (
+    "DAYS_EMPLOYED_ANOM",
+    "CREDIT_INCOME_RATIO",
+    "ANNUITY_INCOME_RATIO",
+    "ANNUITY_CREDIT_RATIO",
+    "GOODS_CREDIT_RATIO",
+    "EMPLOYED_BIRTH_RATIO",
+    "INCOME_PER_PERSON",
+    "EXT_SOURCE_MEAN",
+    "EXT_SOURCE_STD",
+    "EXT_SOURCE_MIN",
+    "EXT_SOURCE_MAX",
+    "EXT_SOURCE_PROD",
+    "EXT_SOURCE_COUNT",
+    "DOCUMENT_COUNT",
+    "CONTACT_FLAG_COUNT",
+)
+
+
+class FeatureSchemaError(InputError, ValueError):
+    """A feature schema file that contradicts itself."""
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """The contract between the pipeline and the service (``feature_schema.json``).
+
+    ``numeric`` and ``categorical`` are the raw application fields a caller may send;
+    a categorical's code is its index in ``levels``, and ``len(levels)`` means "unknown".
+    """
+
+    numeric: tuple[str, ...]
+    categorical: Mapping[str, tuple[str, ...]]
+    aggregates: tuple[str, ...]
+
+    # Cached: every request's transform asks for them, and the schema never changes.
+    @functools.cached_property
+    def inputs(self) -> tuple[str, ...]:
+        return self.numeric + tuple(self.categorical)
+
+    @functools.cached_property
+    def features(self) -> tuple[str, ...]:
+        return self.inputs + ENGINEERED + self.aggregates
+
+    @property
+    def categorical_indices(self) -> list[int]:
+        start = len(self.numeric)
+        return list(range(start, start + len(self.categorical)))
+
+    def to_dict(self) -> dict[str, Any]:
+        kinds = {**dict.fromkeys(self.numeric, "float64"), **dict.fromkeys(ENGINEERED, "float64")}
+        kinds.update(dict.fromkeys(self.aggregates, "float64"))
+        return {
+            "features": [
+                {"name": name, "dtype": "category", "levels": list(self.categorical[name])}
+                if name in self.categorical
+                else {"name": name, "dtype": kinds[name]}
+                for name in self.features
+            ],
+            "numeric_inputs": list(self.numeric),
+            "categorical_inputs": {k: list(v) for k, v in self.categorical.items()},
+            "aggregates": list(self.aggregates),
+            "unknown_level_code": "len(levels)",
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> FeatureSchema:
+        schema = cls(
+            numeric=tuple(raw["numeric_inputs"]),
+            categorical={k: tuple(v) for k, v in raw["categorical_inputs"].items()},
+            aggregates=tuple(raw["aggregates"]),
+        )
+        listed = [f["name"] for f in raw["features"]]
+        if listed != list(schema.features):
+            raise FeatureSchemaError(
+                "feature_schema.json lists features in another order than it defines"
+            )
+        return schema
+
+    @classmethod
+    def from_json(cls, text: str) -> FeatureSchema:
+        return cls.from_dict(json.loads(text))
+
+
+def build_schema(applications: Table, aggregates: Sequence[str]) -> FeatureSchema:
+    """Derive the feature schema from the contract's application table and the aggregates."""
+    numeric, categorical = [], {}
+    for col in applications.columns:
+        if col.name in (KEY, TARGET):
+            continue
+        if col.dtype == CATEGORY:
+            categorical[col.name] = tuple(lv for lv in col.levels if lv != NOT_APPLICABLE)
+        else:
+            numeric.append(col.name)
+    return FeatureSchema(tuple(numeric), categorical, tuple(aggregates))

@@ -1,0 +1,1 @@
+"""Training and choosing: cross-validated LightGBM, curves, the threshold, the model card."""

@@ -1,0 +1,1 @@
+"""Watching the population after training: drift reports for the pipeline and for new batches."""

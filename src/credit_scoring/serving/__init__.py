@@ -1,0 +1,1 @@
+"""What the service runs: the package, request checks, scoring, reasons, the decision log."""
