@@ -21,13 +21,8 @@ import polars as pl
 import yaml
 
 from benchmarks.common import machine, medians, peak_rss_gib, repeat_in_subprocesses
-from credit_scoring.features.aggregates import (
-    aggregate,
-    aggregate_reference,
-    load_specs,
-    plan_groups,
-    required_tables,
-)
+from credit_scoring.features.aggregates import aggregate, load_specs, plan_groups, required_tables
+from tests.support.reference_aggregates import aggregate_reference
 
 ENGINES = ("polars", "pandas")
 

@@ -3,15 +3,17 @@
     BENTOML_HOME=<store> CREDIT_SCORING_MODEL=<tag> \
         uvicorn benchmarks.fastapi_baseline:app --workers 1 --no-access-log
 
-It loads the package from the BentoML model store through ``service.py``'s own tag, and scores
-through the same :class:`Scorer` calls (rows, probabilities, decisions), in an ``async`` handler
-like the service's. Nothing else: no decision log, no request id, no metrics, no access log,
-no body limit. Whatever the service costs beyond this app is BentoML's and the service's extras,
-which is what ``benchmarks.serving`` measures.
+It loads the package from the BentoML model store through the service's own settings and
+start-up check (:func:`credit_scoring.serving.api.startup`), takes the service's request model,
+and scores through the same :class:`Scorer` calls (rows, probabilities, decisions), in an
+``async`` handler like the service's. Nothing else: no decision log, no request id, no
+metrics, no access log, no body limit. Whatever the service costs beyond this app is BentoML's
+and the service's extras, which is what ``benchmarks.serving`` measures.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +22,13 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from credit_scoring.serving.api import ScoreRequest, startup
 from credit_scoring.serving.package import Package
 from credit_scoring.serving.requests import RequestError
 from credit_scoring.serving.scorer import Scorer
-from service import MODEL, ScoreRequest  # the service's own tag and request model
 
 # The service's own tag resolution and start-up check, then the same full load as its workers.
+_, MODEL, _ = startup(os.environ)
 SCORER = Scorer(Package.load(Path(MODEL.stored.path), version=MODEL.stored.tag.version))
 
 

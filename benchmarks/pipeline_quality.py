@@ -3,41 +3,27 @@
     python -m benchmarks.pipeline_quality --local ../shared/data/home-credit-sample
     python -m benchmarks.pipeline_quality                    # the synthetic default
 
-Runs download → aggregate → features → train → threshold as `python -m pipelines.<stage>` in a
-scratch folder, twice: with every aggregate group, and with none (`aggregate.groups=[]`, the
-application-only baseline). Prints the OOF AUC, the threshold and the cost per applicant of each.
+Runs download → aggregate → features → train → threshold in a scratch folder (each stage's
+``main`` in this process, through the tests' stage runner), twice: with every aggregate group,
+and with none (`aggregate.groups=[]`, the application-only baseline). Prints the OOF AUC, the
+threshold and the cost per applicant of each.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
-from credit_scoring.config import compose_params
 from credit_scoring.modelling.threshold import ThresholdDecision
+from tests.support.stages import run_stage, write_params
 
-ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("aggregate", "features", "train", "threshold")
 
 
-def run_stage(stage: str, workdir: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", f"pipelines.{stage}"]
-    subprocess.run(cmd, cwd=workdir, env=env, check=True, capture_output=True)
-
-
 def variant(workdir: Path, overrides: list[str], raw: Path | None) -> dict:
-    workdir.mkdir(parents=True)
-    spec = yaml.safe_load((ROOT / "params.yaml").read_text())["aggregate"]["spec"]
-    overrides = [*overrides, f"aggregate.spec={ROOT / spec}"]  # the stages run in workdir
-    (workdir / "params.yaml").write_text(compose_params(ROOT / "conf", overrides))
+    write_params(workdir, overrides)  # the aggregation spec stays the repository's
     if raw is None:
         run_stage("download", workdir)
     else:

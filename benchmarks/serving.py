@@ -19,8 +19,10 @@ shared 2-core machines are noisy. A final soak (once) loads the default BentoML 
 ``--soak-seconds`` and counts failed responses and the growth of its process tree's memory.
 With the defaults the whole benchmark takes about 13 minutes.
 
-The load generator is asyncio streams over HTTP/1.1 keep-alive with pre-encoded requests, one
-coroutine per connection: the client shares the cores with the server, so it must stay cheap.
+The load generator is asyncio streams over HTTP/1.1 keep-alive with pre-encoded requests
+(:mod:`benchmarks.http_client`), one coroutine per connection: the client shares the cores with
+the server, so it must stay cheap. The servers start and stop through the tests' launcher
+(:mod:`benchmarks.serving_servers`); :mod:`benchmarks.serving_report` writes the tables.
 Decision logs go to a temporary directory.
 """
 
@@ -31,129 +33,63 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import socket
 import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import psutil
+import psutil  # BentoML's dependency: the servers' process trees
 
 from benchmarks.common import machine
+from benchmarks.http_client import Connection, fetch, post
+from benchmarks.serving_report import report
+from benchmarks.serving_servers import BENTOML_VARIANTS, FASTAPI, Running, Settings, note, serving
 from credit_scoring.serving.package import MANIFEST, Manifest
-from credit_scoring.serving.store import import_package, serving_home
+from credit_scoring.serving.store import import_package
 
 if TYPE_CHECKING:
     from credit_scoring.serving.scorer import Scorer
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "models" / "package"  # what `make repro` or `dvc pull` leaves
-HOST = "127.0.0.1"
-BENTOML_VARIANTS = {  # name: (label, environment overrides)
-    "bentoml_defaults": ("BentoML defaults (metrics on, access log off)", {}),
-    "bentoml_access_log": ("BentoML, access log on", {"CREDIT_SCORING_ACCESS_LOG": "true"}),
-    "bentoml_no_metrics": ("BentoML, metrics off", {"CREDIT_SCORING_METRICS": "false"}),
-    "bentoml_traced": ("BentoML, every request traced", {"CREDIT_SCORING_TRACE_RATE": "1"}),
-}
-FASTAPI = "fastapi"
-READY_TIMEOUT_S = 180.0
+
+
+# --- the servers' process trees -------------------------------------------------------------
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants (BentoML's arbiter and its workers)."""
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory summed over the tree; a page shared by two processes counts twice."""
+    total = 0
+    for proc in tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += proc.memory_info().rss
+    return total / 2**20
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the tree has used, to tell a busy server from a slow one."""
+    total = 0.0
+    for proc in tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 # --- the load generator ---------------------------------------------------------------------
-
-
-def post(path: str, body: Mapping[str, Any]) -> bytes:
-    """A complete HTTP/1.1 POST, encoded once so the load loop only writes bytes."""
-    payload = json.dumps(body, separators=(",", ":")).encode()
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(payload)}\r\n\r\n"
-    )
-    return head.encode() + payload
-
-
-def get(path: str) -> bytes:
-    """A complete HTTP/1.1 GET (BentoML's /readyz)."""
-    return f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
-
-
-class Connection:
-    """One keep-alive connection; a failed exchange answers status 0 and reconnects next time."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(HOST, self.port, limit=2**20)
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with contextlib.suppress(OSError):
-                await self.writer.wait_closed()
-        self.reader = self.writer = None
-
-    async def send(self, request: bytes) -> tuple[int, bytes]:
-        """Write one request and read its status line, headers and body."""
-        try:
-            if self.writer is None:
-                await self.open()
-            assert self.reader is not None and self.writer is not None
-            self.writer.write(request)
-            await self.writer.drain()
-            head = await self.reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            lower = head.lower()
-            at = lower.find(b"\r\ncontent-length:")
-            if at >= 0:
-                end = lower.index(b"\r\n", at + 2)
-                body = await self.reader.readexactly(int(lower[at + 17 : end]))
-            elif b"\r\ntransfer-encoding: chunked" in lower:
-                body = await self._chunked()
-            else:
-                body = await self.reader.read()
-                await self.close()
-            if b"\r\nconnection: close" in lower:
-                await self.close()
-            return status, body
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
-            await self.close()
-            return 0, b""
-
-    async def _chunked(self) -> bytes:
-        assert self.reader is not None
-        parts = []
-        while True:
-            size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            if size == 0:
-                while await self.reader.readuntil(b"\r\n") != b"\r\n":  # trailers
-                    pass
-                return b"".join(parts)
-            parts.append((await self.reader.readexactly(size + 2))[:-2])
-
-
-async def fetch(port: int, request: bytes, timeout: float = 30.0) -> tuple[int, bytes]:
-    """One request on a fresh connection (readiness polls, consistency checks)."""
-    conn = Connection(port)
-    try:
-        async with asyncio.timeout(timeout):
-            return await conn.send(request)
-    except TimeoutError:
-        return 0, b""
-    finally:
-        await conn.close()
 
 
 @dataclass
@@ -231,140 +167,6 @@ async def concurrent(
     return load
 
 
-# --- the servers ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on, so a run never meets a server left by another."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def tree(pid: int) -> list[psutil.Process]:
-    """A process and all its descendants (BentoML's arbiter and its workers)."""
-    root = psutil.Process(pid)
-    return [root, *root.children(recursive=True)]
-
-
-def tree_rss_mib(pid: int) -> float:
-    """Resident memory summed over the tree; a page shared by two processes counts twice."""
-    total = 0
-    for proc in tree(pid):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += proc.memory_info().rss
-    return total / 2**20
-
-
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) the tree has used, to tell a busy server from a slow one."""
-    total = 0.0
-    for proc in tree(pid):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = proc.cpu_times()
-            total += times.user + times.system
-    return total
-
-
-@dataclass
-class Server:
-    """A started server subprocess and where its logs go."""
-
-    name: str
-    port: int
-    proc: subprocess.Popen
-    log: Path
-    decision_log: Path | None
-    ready_s: float = 0.0  # from starting the process to its first good answer
-
-
-@dataclass
-class Settings:
-    """What every server of the benchmark is started with."""
-
-    tag: str
-    bentoml_home: Path
-    workdir: Path  # a temporary directory: decision logs and server logs
-    ready_request: bytes  # a valid /predict, which the FastAPI app must answer with 200
-
-
-def _stop(server: Server) -> None:
-    """SIGTERM to the server, then to any of its own children still left; kill as last resort."""
-    try:
-        children = psutil.Process(server.proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        children = []
-    if server.proc.poll() is None:
-        server.proc.send_signal(signal.SIGTERM)
-        try:
-            server.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.proc.kill()
-            server.proc.wait()
-    for child in children:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            child.terminate()
-    _, alive = psutil.wait_procs(children, timeout=10)
-    for child in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            child.kill()
-
-
-@contextlib.asynccontextmanager
-async def serving(kind: str, settings: Settings, label: str) -> AsyncIterator[Server]:
-    """Start one server as a subprocess, wait until it answers, and stop it afterwards.
-
-    ``kind`` is ``fastapi`` or a key of BENTOML_VARIANTS; ``label`` names its log files.
-    """
-    port = free_port()
-    env = {
-        **os.environ,
-        "BENTOML_HOME": str(serving_home(settings.bentoml_home, settings.workdir / label)),
-        "BENTOML_DO_NOT_TRACK": "true",
-        "CREDIT_SCORING_MODEL": settings.tag,
-    }
-    decision_log = None
-    if kind == FASTAPI:
-        cmd = [sys.executable, "-m", "uvicorn", "benchmarks.fastapi_baseline:app"]
-        cmd += ["--host", HOST, "--port", str(port), "--workers", "1", "--no-access-log"]
-        ready = settings.ready_request
-    else:
-        decision_log = settings.workdir / f"{label}.sqlite3"
-        env.update(BENTOML_VARIANTS[kind][1], CREDIT_SCORING_DECISION_LOG=str(decision_log))
-        cmd = [sys.executable, "-m", "bentoml", "serve", "service:CreditScoring"]
-        cmd += ["--host", HOST, "--port", str(port)]
-        ready = get("/readyz")
-    log = settings.workdir / f"{label}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(label, port, proc, log, decision_log)
-    try:
-        await _wait_ready(server, ready)
-        yield server
-    finally:
-        _stop(server)
-
-
-async def _wait_ready(server: Server, ready: bytes) -> None:
-    started = time.perf_counter()
-    while time.perf_counter() - started < READY_TIMEOUT_S:
-        if server.proc.poll() is not None:
-            break
-        status, _ = await fetch(server.port, ready, timeout=10)
-        if status == 200:
-            server.ready_s = time.perf_counter() - started
-            note(f"  {server.name} ready on :{server.port} in {server.ready_s:.1f} s")
-            return
-        await asyncio.sleep(0.25)
-    tail = server.log.read_text(errors="replace")[-3000:]
-    raise RuntimeError(f"{server.name} did not become ready; its log ends with:\n{tail}")
-
-
-def note(message: str) -> None:
-    """Progress on stderr, so stdout holds only the report."""
-    print(message, file=sys.stderr, flush=True)
-
-
 # --- the measurements -----------------------------------------------------------------------
 
 
@@ -377,6 +179,7 @@ class Workload:
     batch: bytes
     batch_size: int
     check: list[bytes]  # a few /predict requests whose answers both servers must agree on
+    sample: dict[str, Any]  # one /predict body, the FastAPI baseline's readiness check
 
 
 def load_applicants(tag: str) -> tuple[list[int], Scorer]:
@@ -409,6 +212,7 @@ def workload(tag: str, applicants: int, batch_size: int) -> Workload:
         batch=post("/predict_batch", {"applicants": batch}),
         batch_size=batch_size,
         check=[post("/predict", b) for b in bodies[:20]],
+        sample=bodies[0],
     )
 
 
@@ -424,7 +228,7 @@ async def decisions(port: int, requests: Sequence[bytes]) -> list[dict[str, Any]
 
 
 async def throughput(
-    servers: Mapping[str, Server], work: Workload, args: argparse.Namespace
+    servers: Mapping[str, Running], work: Workload, args: argparse.Namespace
 ) -> dict[str, Any]:
     """/predict at ``--connections``, in ``--rounds`` rounds of one ``--slice`` per server.
 
@@ -481,9 +285,9 @@ async def one_run(
     """
     out: dict[str, Any] = {}
     failed = 0
-    async with contextlib.AsyncExitStack() as stack:
+    with contextlib.ExitStack() as stack:
         servers = {
-            kind: await stack.enter_async_context(serving(kind, settings, f"run{run}-{kind}"))
+            kind: stack.enter_context(serving(kind, settings, f"run{run}-{kind}"))
             for kind in [*BENTOML_VARIANTS, FASTAPI]
         }
         for kind, name in (("bentoml", "bentoml_defaults"), (FASTAPI, FASTAPI)):
@@ -523,7 +327,7 @@ async def soak(settings: Settings, work: Workload, args: argparse.Namespace) -> 
     RSS is sampled once a second; start and end are taken with the server warm and idle just
     before and just after the soak, so the growth is what the soak left behind.
     """
-    async with serving("bentoml_defaults", settings, "soak-bentoml_defaults") as server:
+    with serving("bentoml_defaults", settings, "soak-bentoml_defaults") as server:
         pid = server.proc.pid
         sent_ok = (await sequential(server.port, work.predict, args.warmup)).ok
         warm = await concurrent(server.port, work.predict, args.connections, min(3.0, args.soak))
@@ -573,69 +377,7 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-# --- the report -----------------------------------------------------------------------------
-
-
-def report(result: dict[str, Any]) -> str:
-    """The figures as markdown tables, ready for docs/benchmarks.md."""
-    m = result["median"]
-    args = result["settings"]
-    lines = [
-        f"{result['machine']}; bentoml {result['versions']['bentoml']}, fastapi "
-        f"{result['versions']['fastapi']}, uvicorn {result['versions']['uvicorn']}; "
-        f"model {result['tag']}; medians of {result['runs']} run(s); load average "
-        f"{result['loadavg_before']:.2f} before, {result['loadavg_after']:.2f} after.",
-        "",
-        "| measure | BentoML | FastAPI baseline | BentoML / FastAPI |",
-        "|---|---|---|---|",
-    ]
-    for key in ("p50", "p99"):
-        lines.append(
-            f"| /predict {key}, 1 connection | {m[f'bentoml_predict_{key}_ms']:.2f} ms | "
-            f"{m[f'fastapi_predict_{key}_ms']:.2f} ms | {m[f'predict_{key}_ratio']:.2f}x |"
-        )
-    for key in ("p50", "p99"):
-        lines.append(
-            f"| /explain {key}, 1 connection | {m[f'bentoml_explain_{key}_ms']:.2f} ms | | |"
-        )
-    lines += [
-        f"| /predict_batch of {args['batch_size']:,}, per call | {m['bentoml_batch_ms']:.0f} ms "
-        f"({m['bentoml_batch_ms_per_applicant'] * 1e3:.0f} µs per applicant) | | |",
-        "",
-        f"/predict at {args['connections']} connections, {args['rounds']} rounds of "
-        f"{args['slice']:g} s per server (ratios are medians of per-round ratios):",
-        "",
-        "| server | requests/s | p50 | p99 | CPU server / client (cores) | failed | RSS "
-        "| start-up | ratio to FastAPI |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    rows = [(name, label) for name, (label, _) in BENTOML_VARIANTS.items()]
-    for name, label in [*rows, (FASTAPI, "FastAPI baseline (uvicorn, 1 worker)")]:
-        ratio = m[f"{name}_rps_ratio"]
-        lines.append(
-            f"| {label} | {m[f'{name}_rps']:.0f} | {m[f'{name}_p50_ms']:.1f} ms | "
-            f"{m[f'{name}_p99_ms']:.1f} ms | {m[f'{name}_server_cpu']:.2f} / "
-            f"{m[f'{name}_client_cpu']:.2f} | "
-            f"{m[f'{name}_failed']:.0f} | {m[f'{name}_rss_mib']:.0f} MiB | "
-            f"{m[f'{name}_ready_s']:.1f} s | {ratio:.2f}x |"
-        )
-    lines += ["", f"Same decisions from both servers: {m['same_decisions']}."]
-    s = result.get("soak")
-    if s:
-        lines += [
-            "",
-            f"Soak: BentoML defaults, {s['seconds']:.0f} s at {args['connections']} connections:",
-            "",
-            "| requests | requests/s | non-200 | 503 | connection errors | p99 | RSS start | "
-            "RSS end | growth | peak | decisions logged |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
-            f"| {s['requests']:,} | {s['rps']:.0f} | {s['non_200']} | {s['status_503']} | "
-            f"{s['connection_errors']} | {s['p99_ms']:.1f} ms | {s['rss_start_mib']:.0f} MiB | "
-            f"{s['rss_end_mib']:.0f} MiB | {s['rss_growth_mib']:+.1f} MiB | "
-            f"{s['rss_peak_mib']:.0f} MiB | {s['decisions_logged']} of "
-            f"{s['decisions_expected']} |",
-        ]
-    return "\n".join(lines)
+# --- the command ----------------------------------------------------------------------------
 
 
 def default_tag() -> str | None:
@@ -651,7 +393,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     note(f"loading {args.applicants} applicants of {args.tag} from {args.bentoml_home}")
     work = workload(args.tag, args.applicants, args.batch_size)
     with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
-        settings = Settings(args.tag, args.bentoml_home, Path(tmp), work.check[0])
+        settings = Settings(args.tag, args.bentoml_home, Path(tmp), work.sample)
         runs = []
         for run in range(1, args.runs + 1):
             runs.append(await one_run(settings, work, args, run))

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
+import logging
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +19,6 @@ from credit_scoring.contract.tables import CATEGORY, KEY, Column, load_contract
 from credit_scoring.features.aggregates import (
     SpecError,
     aggregate,
-    aggregate_reference,
     load_specs,
     plan_groups,
     required_tables,
@@ -29,10 +26,12 @@ from credit_scoring.features.aggregates import (
 )
 from credit_scoring.floats import canonical
 from credit_scoring.sources.synthetic import generate
+from tests.support.reference_aggregates import aggregate_reference
+from tests.support.stages import SPEC, run_stage
 
 NAN = np.nan
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-SPECS = load_specs(ROOT / PARAMS["aggregate"]["spec"])
+SPECS = load_specs(SPEC)
 DEFAULT = plan_groups(SPECS, enabled=PARAMS["aggregate"]["groups"])
 HISTORY = required_tables(DEFAULT)
 PREFIXES = {spec["prefix"] for spec in SPECS.values()}
@@ -407,33 +406,25 @@ def test_a_bad_spec_fails_before_reading_data(change, message):
         plan_groups(specs, enabled=PARAMS["aggregate"]["groups"])
 
 
-# --- the stage, as DVC runs it ------------------------------------------------------------
-
-
-def run_stage(workdir: Path) -> subprocess.CompletedProcess:
-    aggregate = {**PARAMS["aggregate"], "spec": str(ROOT / PARAMS["aggregate"]["spec"])}
-    params = {"data": {"raw_dir": "data/raw"}, "aggregate": aggregate}
-    (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.aggregate"],
-        cwd=workdir,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+# --- the stage: in process for what it writes, as DVC runs it for how it fails -------------
 
 
 @pytest.fixture
 def workdir(history, tmp_path) -> Path:
+    """The raw history tables and the stage's params; the spec stays the repository's."""
     write_tables(history, tmp_path / "data/raw")
+    params = {
+        "data": {"raw_dir": "data/raw"},
+        "aggregate": {**PARAMS["aggregate"], "spec": str(SPEC)},
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return tmp_path
 
 
-def test_stage_writes_the_aggregates(workdir, fast):
-    done = run_stage(workdir)
-    assert done.returncode == 0, done.stderr
-    assert "bureau: 128 columns" in done.stderr  # per-group progress is logged
+def test_stage_writes_the_aggregates(workdir, fast, caplog):
+    with caplog.at_level(logging.INFO):
+        run_stage("aggregate", workdir)
+    assert "bureau: 128 columns" in caplog.text  # per-group progress is logged
     written = pd.read_parquet(workdir / PARAMS["aggregate"]["out"])
     pd.testing.assert_frame_equal(written, fast)
 
@@ -459,7 +450,7 @@ def test_bad_input_exits_non_zero_and_keeps_the_last_output(workdir, breakage, e
     out.parent.mkdir(parents=True)
     out.write_text("the last good output")
 
-    done = run_stage(workdir)
+    done = run_stage("aggregate", workdir, in_process=False, timeout=300)
     assert done.returncode == 1
     assert expected in done.stderr
     assert "Traceback" not in done.stderr

@@ -48,4 +48,4 @@ def test_bento_builds_offline_with_a_dockerfile(packaged):
     models = [m["tag"] for s in info["services"] for m in s.get("models", [])]
     assert models == [packaged["manifest"]["tag"]]
     assert (bento / "src" / "service.py").exists()
-    assert (bento / "src" / "src" / "credit_scoring" / "scoring.py").exists()
+    assert (bento / "src" / "src" / "credit_scoring" / "serving" / "scorer.py").exists()

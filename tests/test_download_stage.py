@@ -1,33 +1,25 @@
-"""The download stage as DVC runs it: a subprocess reading params.yaml in its working directory."""
+"""The download stage on params.yaml in its working directory: in process for what it writes, as
+DVC runs it (a subprocess) for how it fails."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, write_kaggle_csvs
+from conftest import write_kaggle_csvs
 from credit_scoring.contract.tables import TABLES
+from tests.support.stages import run_stage
 
 
-def run_stage(
-    workdir: Path, data: dict, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
+def stage_folder(workdir: Path, data: dict) -> Path:
+    """``workdir`` with the stage's params: where it writes, and ``data``, where it reads."""
     params = {"data": {"raw_dir": "data/raw", "summary": "reports/data.json", **data}}
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.download"],
-        cwd=workdir,
-        env={**(os.environ if env is None else env), "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return workdir
 
 
 @pytest.fixture
@@ -36,8 +28,7 @@ def kaggle_dir(synthetic, tmp_path) -> Path:
 
 
 def test_local_source_writes_every_table_and_a_summary(kaggle_dir, tmp_path, synthetic):
-    done = run_stage(tmp_path, {"source": "local", "path": str(kaggle_dir)})
-    assert done.returncode == 0, done.stderr
+    run_stage("download", stage_folder(tmp_path, {"source": "local", "path": str(kaggle_dir)}))
     for name in TABLES:
         frame = pd.read_parquet(tmp_path / "data/raw" / f"{name}.parquet")
         assert len(frame) == len(synthetic[name])
@@ -80,7 +71,8 @@ def test_bad_input_exits_non_zero_naming_table_and_column(
     previous.mkdir(parents=True)
     (previous / "kept.parquet").write_text("the last good output")
 
-    done = run_stage(tmp_path, {"source": "local", "path": str(kaggle_dir)})
+    folder = stage_folder(tmp_path, {"source": "local", "path": str(kaggle_dir)})
+    done = run_stage("download", folder, in_process=False, timeout=300)
     assert done.returncode == 1
     assert expected in done.stderr
     assert "Traceback" not in done.stderr
@@ -90,21 +82,22 @@ def test_bad_input_exits_non_zero_naming_table_and_column(
 
 def test_missing_file_is_named(kaggle_dir, tmp_path):
     (kaggle_dir / "installments_payments.csv").unlink()
-    done = run_stage(tmp_path, {"source": "local", "path": str(kaggle_dir)})
+    folder = stage_folder(tmp_path, {"source": "local", "path": str(kaggle_dir)})
+    done = run_stage("download", folder, in_process=False, timeout=300)
     assert done.returncode == 1
     assert "installments_payments.csv not found" in done.stderr
     assert not (tmp_path / "data/raw").exists()
 
 
 def test_kaggle_without_credentials_says_so_and_never_falls_back(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_")}
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("KAGGLE_")}
     env.update(HOME=str(tmp_path), KAGGLE_CONFIG_DIR=str(tmp_path / "kaggle-config"))
     data = {
         "source": "kaggle",
         "competition": "home-credit-default-risk",
         "download_dir": str(tmp_path / "download"),
     }
-    done = run_stage(tmp_path, data, env)
+    done = run_stage("download", stage_folder(tmp_path, data), in_process=False, env=env)
     assert done.returncode == 1
     assert "Kaggle credentials are missing" in done.stderr
     assert "kaggle.json" in done.stderr

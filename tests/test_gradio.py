@@ -27,8 +27,9 @@ import pandas as pd
 import pytest
 from gradio_client import Client
 
-from conftest import ROOT, SERVICE_ENV, Server, answers, free_port, launch, stop
+from conftest import ROOT
 from credit_scoring.contract.tables import DAYS_PLACEHOLDER
+from tests.support.servers import SERVICE_ENV, Server, answers, free_port, launch, stop
 
 pytestmark = pytest.mark.slow
 

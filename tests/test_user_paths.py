@@ -23,7 +23,8 @@ import pandas as pd
 import pytest
 from gradio_client import Client
 
-from conftest import ROOT, SERVICE_ENV, answers, free_port, launch, stop
+from conftest import ROOT
+from tests.support.servers import SERVICE_ENV, answers, free_port, launch, stop
 
 pytestmark = pytest.mark.slow
 

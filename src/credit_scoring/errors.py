@@ -20,6 +20,10 @@ class ArtifactError(InputError, ValueError):
     """A file one stage wrote and another reads is not what its declared type says."""
 
 
+class ConfigError(InputError, ValueError):
+    """A parameter names something that does not exist (a column, a group, a level)."""
+
+
 class SourceError(InputError, RuntimeError):
     """A source failed for a reason outside the tables' content: path, archive, credentials, net."""
 

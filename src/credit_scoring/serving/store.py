@@ -51,19 +51,6 @@ def import_package(folder: Path) -> str:
     return manifest.tag
 
 
-def serving_home(store: Path, home: Path) -> Path:
-    """A BENTOML_HOME of its own for one service, sharing the models of ``store``.
-
-    `bentoml serve` empties ``$BENTOML_HOME/prometheus_multiproc_dir`` as it starts, so a second
-    service under the same home silences the first one's metrics; the models can be shared.
-    """
-    home.mkdir(parents=True, exist_ok=True)
-    models = home / "models"
-    if not models.exists():
-        models.symlink_to(store.resolve() / "models", target_is_directory=True)
-    return home
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m credit_scoring.serving.store", description=__doc__

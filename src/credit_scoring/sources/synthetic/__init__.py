@@ -23,6 +23,7 @@ from credit_scoring.contract.tables import (
     conform_table,
     load_contract,
 )
+from credit_scoring.errors import ConfigError
 from credit_scoring.sources.synthetic.applicants import FIRST_ID, draw_applications
 from credit_scoring.sources.synthetic.history import (
     Applicants,
@@ -130,7 +131,7 @@ def shift_columns(
     table = contract["application_test"]
     unknown = [c for c in columns if c not in table.names or c == "SK_ID_CURR"]
     if unknown:
-        raise ValueError(f"cannot shift {unknown}: not application columns")
+        raise ConfigError(f"data.drift.columns: cannot shift {unknown}: not application columns")
     quantiles = load_profile()["tables"]["application_train"]["columns"]
     out = frame.copy()
     for name in columns:
