@@ -1,30 +1,43 @@
 """drift: Evidently's drift report of the current applicants (application_test) against training.
 
-A batch after deployment is checked by ``python -m credit_scoring.monitoring``, on the same
-library function.
+The reference is the hold-out: training applicants the served model was not fitted on, so both
+populations are scored out of sample. A batch after deployment is checked by
+``python -m credit_scoring.monitoring``, on the same library function.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightgbm as lgb
+import pandas as pd
 from dvclive import Live
 
+from credit_scoring.contract.tables import KEY
 from credit_scoring.features.feature_schema import FeatureSchema
+from credit_scoring.modelling.calibration import Calibration
 from credit_scoring.modelling.threshold import ThresholdDecision
 from credit_scoring.monitoring.drift import assess, score_histogram, write_report
 from pipelines.common import Params, log, read_parquet, require, run
 
 
 def main(params: Params) -> None:
-    cfg, raw_dir = params["drift"], Path(params["data"]["raw_dir"])
+    cfg, raw_dir, train = params["drift"], Path(params["data"]["raw_dir"]), params["train"]
+    holdout = read_parquet(params["features"]["holdout"], columns=[KEY])[KEY]
+    aggregates = require(params["aggregate"]["out"])
+
+    def history(ids: Sequence[int]) -> pd.DataFrame:
+        return pd.read_parquet(aggregates, filters=[(KEY, "in", list(ids))])
+
     result = assess(
-        read_parquet(raw_dir / "application_train.parquet"),
+        read_parquet(raw_dir / "application_train.parquet", filters=[(KEY, "in", list(holdout))]),
         read_parquet(raw_dir / "application_test.parquet"),
-        aggregates=require(params["aggregate"]["out"]),
+        history=history,
+        known=None,  # every applicant of the data set: its history is all there is
         schema=FeatureSchema.from_json(require(params["features"]["schema"]).read_text()),
-        booster=lgb.Booster(model_file=require(params["train"]["model"])),
+        booster=lgb.Booster(model_file=require(train["model"])),
+        calibration=Calibration.from_json(require(train["calibration"]).read_text()),
         decision=ThresholdDecision.from_json(require(params["cost"]["out"]).read_text()),
         top_features=cfg["top_features"],
         sample=cfg["sample"],

@@ -1,14 +1,19 @@
-"""features: the application transform joined with the history aggregates, for train and test."""
+"""features: the application transform joined with the history aggregates, for train and test.
+
+The training applicants are split here, before anything is fitted, into the development set
+and the hold-out (``features.holdout_share``, stratified, seeded).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from credit_scoring.atomic import write_json, write_parquet
-from credit_scoring.contract.tables import KEY, load_contract
+from credit_scoring.contract.tables import KEY, TARGET, load_contract
 from credit_scoring.features.feature_schema import build_schema
 from credit_scoring.features.transform import feature_frame
-from pipelines.common import Params, read_parquet, run
+from credit_scoring.modelling.holdout import holdout_mask
+from pipelines.common import Params, log, read_parquet, run
 
 
 def main(params: Params) -> None:
@@ -17,10 +22,14 @@ def main(params: Params) -> None:
     schema = build_schema(
         load_contract()["application_train"], [c for c in aggregates.columns if c != KEY]
     )
-    for split in ("train", "test"):
-        applications = read_parquet(raw_dir / f"application_{split}.parquet")
-        write_parquet(feature_frame(applications, aggregates, schema), cfg[split])
+    train = feature_frame(read_parquet(raw_dir / "application_train.parquet"), aggregates, schema)
+    held = holdout_mask(train[TARGET], cfg["holdout_share"], cfg["holdout_seed"])
+    write_parquet(train[~held].reset_index(drop=True), cfg["train"])
+    write_parquet(train[held].reset_index(drop=True), cfg["holdout"])
+    test = feature_frame(read_parquet(raw_dir / "application_test.parquet"), aggregates, schema)
+    write_parquet(test, cfg["test"])
     write_json(schema.to_dict(), cfg["schema"])
+    log.info("%d development and %d hold-out applicants", (~held).sum(), held.sum())
 
 
 if __name__ == "__main__":

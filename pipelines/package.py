@@ -7,11 +7,15 @@ model store.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
+
 from credit_scoring.atomic import atomic_path
-from credit_scoring.contract.tables import load_contract
+from credit_scoring.contract.tables import KEY, load_contract
 from credit_scoring.features.feature_schema import FeatureSchema
+from credit_scoring.modelling.calibration import Calibration
 from credit_scoring.modelling.threshold import ThresholdDecision, oof_scores
 from credit_scoring.serving.package import build_package
 from pipelines.common import Params, log, read_parquet, require, run
@@ -22,17 +26,22 @@ def main(params: Params) -> None:
     oof = params["train"]["oof"]
     inputs = {  # read first: a missing one leaves nothing behind
         "model_text": require(params["train"]["model"]).read_text(),
+        "calibration": Calibration.from_json(require(params["train"]["calibration"]).read_text()),
         "schema": FeatureSchema.from_json(require(paths["schema"]).read_text()),
         "decision": ThresholdDecision.from_json(require(params["cost"]["out"]).read_text()),
+        "holdout_report": json.loads(require(params["cost"]["holdout"]).read_text()),
         "train": read_parquet(paths["train"]),
         "oof": oof_scores(read_parquet(oof), name=oof),
         "test": read_parquet(raw_dir / "application_test.parquet"),
         "aggregates": read_parquet(params["aggregate"]["out"]),
     }
+    holdout_ids = read_parquet(paths["holdout"], columns=[KEY])[KEY]
+    known = [inputs["train"][KEY], holdout_ids, inputs["test"][KEY]]
     with atomic_path(cfg["dir"]) as folder:
         manifest = build_package(
             folder,
             **inputs,
+            known_ids=np.concatenate(known).astype("int64"),
             name=cfg["name"],
             contract=load_contract()["application_train"],
             data={k: v for k, v in params["data"].items() if k not in ("raw_dir", "summary")},

@@ -1,32 +1,57 @@
-"""threshold: the decision threshold that minimises the business cost on the out-of-fold scores."""
+"""threshold: the threshold that minimises the business cost, then the figures on the hold-out.
+
+The threshold is chosen on the calibrated out-of-fold scores. Then, once, the hold-out's labels
+are read for the final report: the cost at that threshold, the trivial policies, the
+calibration before and after, and the cost-ratio sensitivity. Nothing is chosen after that.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 from dvclive import Live
 
 from credit_scoring.atomic import write_json
+from credit_scoring.contract.tables import KEY, TARGET
+from credit_scoring.modelling.calibration import calibration_table
+from credit_scoring.modelling.cross_validation import PROBABILITY, UNCALIBRATED
+from credit_scoring.modelling.holdout import holdout_report
 from credit_scoring.modelling.threshold import ThresholdDecision, cost_curve, oof_scores, thin_curve
 from pipelines.common import Params, log, read_parquet, run
 
 
 def main(params: Params) -> None:
-    cfg, oof = params["cost"], Path(params["train"]["oof"])
-    y, p = oof_scores(read_parquet(oof), name=str(oof))
+    cfg, train = params["cost"], params["train"]
+    y, p = oof_scores(read_parquet(train["oof"]), name=train["oof"])
+    scored = read_parquet(train["holdout"])
     decision = ThresholdDecision.choose(y, p, cost_fn=cfg["fn"], cost_fp=cfg["fp"])
-    log.info(
-        "threshold %.4g: %.4g per applicant (approve all %.4g, refuse all %.4g)",
-        decision.threshold,
-        decision.chosen.cost_per_applicant,
-        decision.policies["approve_all"].cost_per_applicant,
-        decision.policies["refuse_all"].cost_per_applicant,
+
+    # The final report, once the threshold is chosen: the one place the hold-out's labels are read.
+    held = scored.merge(
+        read_parquet(params["features"]["holdout"], columns=[KEY, TARGET]), on=KEY, validate="1:1"
+    )
+    report = holdout_report(
+        held[TARGET],
+        held[UNCALIBRATED],
+        held[PROBABILITY],
+        decision=decision,
+        oof=(y, p),
+        ratios=cfg["sensitivity"],
     )
     write_json(decision.to_dict(), cfg["out"])
+    write_json(report, cfg["holdout"])
+    log.info(
+        "threshold %.4g: %.4g per applicant on the hold-out (%.4g out of fold; approve all %.4g)",
+        decision.threshold,
+        report["cost_per_applicant"],
+        decision.chosen.cost_per_applicant,
+        report["policies"]["approve_all"]["cost_per_applicant"],
+    )
     with Live(dir=cfg["live_dir"], dvcyaml=False, save_dvc_exp=False) as live:
+        live.log_metric("cost_per_applicant", report["cost_per_applicant"], plot=False)
         live.log_metric("threshold", decision.threshold, plot=False)
-        live.log_metric("cost_per_applicant", decision.chosen.cost_per_applicant, plot=False)
+        live.log_metric("holdout_auc", report["auc"], plot=False)
+        live.log_metric("oof_cost_per_applicant", decision.chosen.cost_per_applicant, plot=False)
+        live.log_metric("brier", report["calibration"]["calibrated"]["brier"], plot=False)
         costs = {"cost_fn": cfg["fn"], "cost_fp": cfg["fp"]}
         curve = thin_curve(cost_curve(y, p, **costs), max_points=cfg["curve_points"])
         live.log_plot(
@@ -35,10 +60,18 @@ def main(params: Params) -> None:
             x="threshold",
             y="cost_per_applicant",
         )
+        live.log_plot(
+            "calibration",
+            calibration_table(
+                held[TARGET], held[UNCALIBRATED], held[PROBABILITY], cfg["calibration_bins"]
+            ),
+            x="observed",
+            y=["uncalibrated", "calibrated", "diagonal"],
+        )
         live.log_sklearn_plot(
             "confusion_matrix",
-            np.where(y == 1, "default", "repaid"),
-            np.where(p >= decision.threshold, "refuse", "approve"),
+            np.where(held[TARGET] == 1, "default", "repaid"),
+            np.where(held[PROBABILITY] >= decision.threshold, "refuse", "approve"),
         )
 
 

@@ -1,16 +1,26 @@
-"""train: stratified K-fold LightGBM, out-of-fold predictions, the refitted model, DVClive."""
+"""train: cross-validated LightGBM on the development applicants, calibrated, then served.
+
+Writes the out-of-fold predictions, the model fitted on every development applicant, its
+calibration, and its predictions for the hold-out applicants, whose labels it never reads.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import pandas as pd
 from dvclive import Live
 from sklearn.metrics import log_loss, roc_auc_score
 
 from credit_scoring.atomic import write_json, write_parquet, write_text
 from credit_scoring.contract.tables import KEY, TARGET
 from credit_scoring.features.feature_schema import FeatureSchema
-from credit_scoring.modelling.cross_validation import cross_validate, fit_final, top_importance
+from credit_scoring.modelling.calibration import Calibration
+from credit_scoring.modelling.cross_validation import (
+    PROBABILITY,
+    UNCALIBRATED,
+    cross_validate,
+    fit_final,
+    top_importance,
+)
 from credit_scoring.modelling.curves import (
     learning_curve_table,
     precision_recall_table,
@@ -22,7 +32,8 @@ from pipelines.common import Params, log, read_parquet, require, run
 def main(params: Params) -> None:
     model, cfg, paths = params["model"], params["train"], params["features"]
     schema = FeatureSchema.from_json(require(paths["schema"]).read_text())
-    frame = read_parquet(Path(paths["train"]))
+    frame = read_parquet(paths["train"])
+    holdout = read_parquet(paths["holdout"], columns=[KEY, *schema.features])  # no label
     x, y = frame[list(schema.features)].to_numpy(), frame[TARGET].to_numpy()
     common = {
         "features": schema.features,
@@ -35,14 +46,26 @@ def main(params: Params) -> None:
         x,
         y,
         n_folds=model["n_folds"],
+        stop_share=model["stop_share"],
         max_rounds=model["max_rounds"],
         early_stopping_rounds=model["early_stopping_rounds"],
         **common,
     )
-    booster = fit_final(x, y, rounds=cv.mean_best_iteration, **common)
+    calibration = Calibration.fit(y, cv.oof)
+    booster = fit_final(x, y, rounds=cv.rounds, **common)
+    held = booster.predict(holdout[list(schema.features)].to_numpy())
 
-    write_parquet(cv.oof_frame(frame[KEY].to_numpy(), y), cfg["oof"])
+    oof = cv.oof_frame(frame[KEY].to_numpy(), y)
+    oof[UNCALIBRATED], oof[PROBABILITY] = oof[PROBABILITY], calibration.probability(cv.oof)
+    write_parquet(oof, cfg["oof"])
+    write_parquet(
+        pd.DataFrame(
+            {KEY: holdout[KEY], UNCALIBRATED: held, PROBABILITY: calibration.probability(held)}
+        ),
+        cfg["holdout"],
+    )
     write_text(booster.model_to_string(), cfg["model"])
+    write_json(calibration.to_dict(), cfg["calibration"])
     write_json(cv.folds_report(), cfg["folds"])
     log.info("cross-validation took %.1f s", cv.seconds)  # a time is no artifact: it never repeats
     with Live(cfg["live_dir"], dvcyaml=False, save_dvc_exp=False) as live:
@@ -56,13 +79,12 @@ def main(params: Params) -> None:
             y="precision",
             title="OOF precision-recall",
         )
-        live.log_sklearn_plot("calibration", y, cv.oof, n_bins=20, strategy="quantile")
         live.log_plot(
             "learning_curve",
             learning_curve_table(cv.folds),
             x="iteration",
             y=["valid_auc_mean", "valid_auc_min", "valid_auc_max"],
-            title="Validation AUC by round, over the folds",
+            title="Early-stopping AUC by round, over the folds' inner splits",
         )
         live.log_plot(
             "importance",

@@ -1,12 +1,9 @@
 """The cost of a threshold: hand-checked values, an exact search against brute force, risk bands,
-and the threshold stage as DVC runs it."""
+and the threshold stage: in process for what it writes, as DVC runs it for how it fails."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT
-from credit_scoring.contract.tables import SchemaError
+from credit_scoring.contract.tables import KEY, SchemaError
 from credit_scoring.modelling.threshold import (
     APPROVE_ALL,
     RISK_LABELS,
@@ -27,6 +23,7 @@ from credit_scoring.modelling.threshold import (
     policy_costs,
     thin_curve,
 )
+from tests.support.stages import run_stage
 
 
 def scored(n: int, seed: int, decimals: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -178,35 +175,45 @@ def test_bad_oof_is_named(breakage, expected):
         oof_scores(breakage(oof_frame(50)))
 
 
-def run_stage(workdir: Path, oof: pd.DataFrame | None) -> subprocess.CompletedProcess:
+NO_ANALYTICS = {"DVC_NO_ANALYTICS": "1"}
+
+
+def stage_folder(workdir: Path, oof: pd.DataFrame | None) -> Path:
+    """The threshold stage's params and inputs: the OOF scores (None: missing), and the
+    hold-out's scores and labels."""
     params = {
-        "train": {"oof": "data/predictions/oof.parquet"},
+        "train": {
+            "oof": "data/predictions/oof.parquet",
+            "holdout": "data/predictions/holdout.parquet",
+        },
+        "features": {"holdout": "data/features/holdout.parquet"},
         "cost": {
             "fn": 10,
             "fp": 1,
+            "sensitivity": [5, 10, 20],
             "curve_points": 50,
+            "calibration_bins": 10,
             "out": "models/threshold.json",
+            "holdout": "reports/holdout.json",
             "live_dir": "dvclive/threshold",
         },
     }
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    if oof is not None:
-        (workdir / "data/predictions").mkdir(parents=True)
-        oof.to_parquet(workdir / "data/predictions/oof.parquet", index=False)
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.threshold"],
-        cwd=workdir,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "DVC_NO_ANALYTICS": "1"},
-        capture_output=True,
-        text=True,
-        timeout=120,
+    (workdir / "data/predictions").mkdir(parents=True)
+    (workdir / "data/features").mkdir(parents=True)
+    held = oof_frame(500, seed=1)
+    held[[KEY, "probability"]].assign(uncalibrated=held.probability).to_parquet(
+        workdir / "data/predictions/holdout.parquet", index=False
     )
+    held[[KEY, "TARGET"]].to_parquet(workdir / "data/features/holdout.parquet", index=False)
+    if oof is not None:
+        oof.to_parquet(workdir / "data/predictions/oof.parquet", index=False)
+    return workdir
 
 
 def test_stage_writes_the_threshold_and_dvclive_files(tmp_path):
     oof = oof_frame()
-    done = run_stage(tmp_path, oof)
-    assert done.returncode == 0, done.stderr
+    run_stage("threshold", stage_folder(tmp_path, oof), env=NO_ANALYTICS)
 
     out = json.loads((tmp_path / "models/threshold.json").read_text())
     y, p = oof.TARGET.to_numpy(), oof.probability.to_numpy()
@@ -218,22 +225,35 @@ def test_stage_writes_the_threshold_and_dvclive_files(tmp_path):
     assert out["risk_bands"] == RiskBands.from_threshold(best.threshold).to_dict()
     assert out["cost"] < min(r["cost"] for r in out["policies"].values())
 
+    held = pd.read_parquet(tmp_path / "data/predictions/holdout.parquet").merge(
+        pd.read_parquet(tmp_path / "data/features/holdout.parquet"), on=KEY
+    )
+    report = json.loads((tmp_path / "reports/holdout.json").read_text())
+    on_holdout = decision_cost(held.TARGET, held.probability, best.threshold, 10, 1)
     live = tmp_path / "dvclive/threshold"
     metrics = json.loads((live / "metrics.json").read_text())
-    assert metrics == {  # the headline only: the policies are in threshold.json
-        "threshold": best.threshold,
-        "cost_per_applicant": best.cost_per_applicant,
+    assert set(metrics) == {  # the headline only: the rest is in threshold.json and the report
+        "cost_per_applicant",
+        "threshold",
+        "holdout_auc",
+        "oof_cost_per_applicant",
+        "brier",
     }
+    assert metrics["threshold"] == best.threshold
+    assert metrics["oof_cost_per_applicant"] == best.cost_per_applicant
+    assert metrics["cost_per_applicant"] == report["cost_per_applicant"]
+    assert report["applicants"] == len(held) and report["threshold"] == best.threshold
+    assert report["cost_per_applicant"] == on_holdout.cost_per_applicant
     curve = json.loads((live / "plots/custom/cost_curve.json").read_text())
     assert 2 < len(curve) <= 50 and set(curve[0]) == {"threshold", "cost_per_applicant"}
     cells = pd.DataFrame(json.loads((live / "plots/sklearn/confusion_matrix.json").read_text()))
     assert cells.value_counts().to_dict() == {
         (actual, decision): count
         for actual, decision, count in [
-            ("repaid", "approve", best.tn),
-            ("repaid", "refuse", best.fp),
-            ("default", "approve", best.fn),
-            ("default", "refuse", best.tp),
+            ("repaid", "approve", on_holdout.tn),
+            ("repaid", "refuse", on_holdout.fp),
+            ("default", "approve", on_holdout.fn),
+            ("default", "refuse", on_holdout.tp),
         ]
         if count
     }
@@ -251,7 +271,8 @@ def test_stage_writes_the_threshold_and_dvclive_files(tmp_path):
     ],
 )
 def test_stage_bad_input_exits_1_and_writes_nothing(tmp_path, oof, expected):
-    done = run_stage(tmp_path, oof)
+    folder = stage_folder(tmp_path, oof)
+    done = run_stage("threshold", folder, in_process=False, env=NO_ANALYTICS, timeout=120)
     assert done.returncode == 1
     assert expected in done.stderr
     assert "Traceback" not in done.stderr

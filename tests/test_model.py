@@ -34,7 +34,9 @@ def training(synthetic):
 
 def run_cv(training):
     x, y, common = training
-    return cross_validate(x, y, n_folds=3, max_rounds=200, early_stopping_rounds=20, **common)
+    return cross_validate(
+        x, y, n_folds=3, stop_share=0.1, max_rounds=200, early_stopping_rounds=20, **common
+    )
 
 
 def test_every_applicant_is_predicted_once_out_of_fold(training):
@@ -55,16 +57,16 @@ def test_same_data_and_params_give_the_same_model(training):
     first = run_cv(training)
     second = run_cv(training)
     np.testing.assert_array_equal(first.oof, second.oof)
-    a = fit_final(x, y, rounds=first.mean_best_iteration, **common).model_to_string()
-    b = fit_final(x, y, rounds=first.mean_best_iteration, **common).model_to_string()
+    a = fit_final(x, y, rounds=first.rounds, **common).model_to_string()
+    b = fit_final(x, y, rounds=first.rounds, **common).model_to_string()
     assert a == b
 
 
-def test_final_model_uses_the_folds_mean_best_iteration(training):
+def test_final_model_uses_the_folds_median_inner_best_iteration(training):
     x, y, common = training
     cv = run_cv(training)
-    booster = fit_final(x, y, rounds=cv.mean_best_iteration, **common)
-    assert booster.current_iteration() == round(np.mean([f.best_iteration for f in cv.folds]))
+    booster = fit_final(x, y, rounds=cv.rounds, **common)
+    assert booster.current_iteration() == round(np.median([f.best_iteration for f in cv.folds]))
     top = top_importance(booster, n=5)
     assert len(top) == 5 and top[0]["gain"] >= top[-1]["gain"]
     assert top[0]["feature"].startswith(("EXT_SOURCE", "DAYS_", "AMT_", "CREDIT", "ANNUITY"))

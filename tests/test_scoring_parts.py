@@ -6,10 +6,13 @@ import hashlib
 import json
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import pydantic
 import pytest
 
 from credit_scoring.features.descriptions import describe
+from credit_scoring.serving.api import explain_request
 from credit_scoring.serving.decision_log import (
     HASH_PIECE,
     ROWS_PER_INSERT,
@@ -18,8 +21,8 @@ from credit_scoring.serving.decision_log import (
     input_hash,
 )
 from credit_scoring.serving.package import package_version
-from credit_scoring.serving.reasons import reason_text
 from credit_scoring.serving.requests import Field, RequestSchema
+from credit_scoring.serving.settings import Settings, SettingsError
 
 SCHEMA = RequestSchema(
     [
@@ -73,9 +76,6 @@ def test_plain_language_names():
     )
     assert describe("LANDAREA_AVG") == "building's land area (average, normalised)"
     assert describe("FLOORSMAX_MEDI") == "building's highest floor (median, normalised)"
-    assert reason_text("Income", 50_000.0, 150_000.0) == "Income is low (50,000; typical 150,000)"
-    assert reason_text("Income type", "Unemployed", None) == "Income type: Unemployed"
-    assert reason_text("External credit score 1", None, 0.5) == "External credit score 1: not known"
 
 
 def test_version_follows_the_content():
@@ -95,8 +95,10 @@ def test_decision_log_keeps_every_concurrent_decision(tmp_path):
         "risk_band": "high",
     }
 
+    reasoned = {**decision, "reasons": [{"code": "A", "text": "a reason"}]}
+
     def one(i: int) -> None:
-        log.append(f"r{i}", "predict", [({"AMT_CREDIT": i}, None)] * 2, [decision] * 2, [["A"], []])
+        log.append(f"r{i}", "predict", [({"AMT_CREDIT": i}, None)] * 2, [reasoned, decision])
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(500)))
@@ -150,3 +152,72 @@ def test_decision_log_writes_a_batch_larger_than_one_insert(tmp_path):
             count - 1,
             count * (count - 1) // 2,
         )
+
+
+def test_settings_default_when_unset_or_empty():
+    assert Settings.from_env({}) == Settings.from_env({"CREDIT_SCORING_MAX_BATCH": " "})
+    assert Settings.from_env({}) == Settings(
+        model_tag="credit_scoring:latest",
+        decision_log=Path("decisions.sqlite3"),
+        max_batch=2000,
+        max_body_bytes=16 * 2**20,
+        workers=1,
+        access_log=False,
+        metrics=True,
+        trace_rate=0.0,
+    )
+
+
+def test_settings_read_every_variable():
+    env = {
+        "CREDIT_SCORING_MODEL": "credit_scoring:0123abcd",
+        "CREDIT_SCORING_DECISION_LOG": "/var/log/decisions.sqlite3",
+        "CREDIT_SCORING_MAX_BATCH": "50",
+        "CREDIT_SCORING_MAX_BODY_MB": "0.5",
+        "CREDIT_SCORING_WORKERS": "4",
+        "CREDIT_SCORING_ACCESS_LOG": "True",
+        "CREDIT_SCORING_METRICS": "0",
+        "CREDIT_SCORING_TRACE_RATE": "0.25",
+    }
+    assert Settings.from_env(env) == Settings(
+        model_tag="credit_scoring:0123abcd",
+        decision_log=Path("/var/log/decisions.sqlite3"),
+        max_batch=50,
+        max_body_bytes=2**19,
+        workers=4,
+        access_log=True,
+        metrics=False,
+        trace_rate=0.25,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("MODEL", "credit scoring", "expected a BentoML tag, name[:version]"),
+        ("MODEL", "credit_scoring:v1:v2", "expected a BentoML tag, name[:version]"),
+        ("MAX_BATCH", "2k", "expected a whole number of at least 1"),
+        ("MAX_BATCH", "0", "expected a whole number of at least 1"),
+        ("MAX_BODY_MB", "lots", "expected a positive number of MiB"),
+        ("MAX_BODY_MB", "-1", "expected a positive number of MiB"),
+        ("MAX_BODY_MB", "inf", "expected a positive number of MiB"),
+        ("WORKERS", "1.5", "expected a whole number of at least 1"),
+        ("ACCESS_LOG", "yes", "use true or false"),
+        ("METRICS", "on", "use true or false"),
+        ("TRACE_RATE", "1.5", "expected a share from 0 to 1"),
+        ("TRACE_RATE", "nan", "expected a share from 0 to 1"),
+    ],
+)
+def test_a_bad_setting_names_its_variable_and_what_it_takes(name, value, expected):
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({f"CREDIT_SCORING_{name}": value})
+    assert str(raised.value) == f"CREDIT_SCORING_{name}={value!r}: {expected}"
+
+
+def test_explain_request_bounds_top_k_by_the_feature_count():
+    request = explain_request(features=3)
+    assert request(features={}, top_k=3).top_k == 3
+    assert request(features={}).top_k == 10
+    for top_k in (0, 4):
+        with pytest.raises(pydantic.ValidationError):
+            request(features={}, top_k=top_k)

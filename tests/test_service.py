@@ -20,11 +20,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, Server
+from conftest import ROOT
 from credit_scoring.contract.tables import KEY
 from credit_scoring.features.feature_schema import FeatureSchema
+from credit_scoring.modelling.calibration import Calibration, predict_pd
 from credit_scoring.modelling.threshold import RiskBands
 from credit_scoring.serving.decision_log import input_hash
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.slow
 
@@ -49,12 +51,14 @@ def run(packaged) -> dict:
     schema = FeatureSchema.from_json((work / params["features"]["schema"]).read_text())
     features = pd.read_parquet(work / params["features"]["test"])
     booster = lgb.Booster(model_file=str(work / params["train"]["model"]))
+    calibration = Calibration.from_json((work / params["train"]["calibration"]).read_text())
     return {
         "applications": pd.read_parquet(
             work / params["data"]["raw_dir"] / "application_test.parquet"
         ),
-        "expected": pd.Series(
-            booster.predict(features[list(schema.features)].to_numpy()), index=features[KEY]
+        "expected": pd.Series(  # the pipeline's own model and calibration, not the package
+            predict_pd(booster, calibration, features[list(schema.features)].to_numpy()),
+            index=features[KEY],
         ),
         "threshold": json.loads((work / params["cost"]["out"]).read_text()),
         "schema": schema,
@@ -159,24 +163,19 @@ def test_refusals_carry_up_to_four_reasons_and_approvals_none(service, run):
     refused, approved = decided["refuse"], decided["approve"]
     assert approved["reasons"] == []
     assert 1 <= len(refused["reasons"]) <= 4
-    full = {
-        c["feature"]: c
-        for c in post(
-            service,
-            "explain",
-            {
-                "features": records(
-                    run["applications"][run["applications"][KEY] == refused["client_id"]]
-                )[0],
-                "client_id": refused["client_id"],
-                "top_k": len(run["schema"].features),
-            },
-        ).json()["contributions"]
+    apps = run["applications"]
+    body = {
+        "features": records(apps[apps[KEY] == refused["client_id"]])[0],
+        "client_id": refused["client_id"],
     }
-    pushes = [full[r["code"]]["contribution"] for r in refused["reasons"]]
+    assert post(service, "predict", body).json()["reasons"] == refused["reasons"]  # as /explain
+    everything = {**body, "top_k": len(run["schema"].features)}
+    full = {c["feature"]: c for c in post(service, "explain", everything).json()["contributions"]}
+    pushes = [r["contribution"] for r in refused["reasons"]]
     assert all(c > 0 for c in pushes)
     assert pushes == sorted(pushes, reverse=True)
-    assert all(r["text"] and r["code"] not in r["text"] for r in refused["reasons"])
+    assert all(full[r["feature"]]["contribution"] > 0 for r in refused["reasons"])
+    assert all(r["text"] and r["feature"] not in r["text"] for r in refused["reasons"])
 
 
 BAD_INPUTS = [

@@ -11,9 +11,10 @@ from typing import Any
 from credit_scoring.contract.tables import CATEGORY, KEY, TARGET, Table
 from credit_scoring.errors import InputError
 
+EMPLOYED_PLACEHOLDER = "DAYS_EMPLOYED_ANOM"  # 1 where DAYS_EMPLOYED held 365243 (pensioners)
 NOT_APPLICABLE = "XNA"  # Home Credit's "not available" level: a missing value, not a category
 ENGINEERED = (
-    "DAYS_EMPLOYED_ANOM",
+    EMPLOYED_PLACEHOLDER,
     "CREDIT_INCOME_RATIO",
     "ANNUITY_INCOME_RATIO",
     "ANNUITY_CREDIT_RATIO",

@@ -40,6 +40,7 @@ def model_card(
     features: pd.DataFrame,
     oof: tuple[np.ndarray, np.ndarray],
     decision: ThresholdDecision,
+    holdout: Mapping[str, Any],
     data: Mapping[str, Any],
     compare: Sequence[str],
     importance_top: int,
@@ -48,8 +49,9 @@ def model_card(
 ) -> dict[str, Any]:
     """What the service tells about its model beyond a score: quality, cost, importance, peers.
 
-    ``features`` is the training feature table; ``oof`` its labels and out-of-fold scores, the
-    honest basis for every population figure (the final model has seen these applicants).
+    ``features`` is the development feature table; ``oof`` its labels and calibrated
+    out-of-fold scores, the basis of the population figures (the served model has seen these
+    applicants); ``holdout`` the final figures on applicants nothing was fitted on.
     """
     from sklearn.metrics import log_loss, roc_auc_score
 
@@ -66,7 +68,11 @@ def model_card(
             "applicants": int(y.size),
             "default_rate": float(y.mean()),
             "refused_share": float(refused.mean()),
+            "holdout_auc": holdout["auc"],
+            "holdout_cost_per_applicant": holdout["cost_per_applicant"],
+            "holdout_applicants": holdout["applicants"],
         },
+        "holdout": dict(holdout),
         "data": dict(data),
         "importance": [
             {**row, "description": describe(row["feature"])}

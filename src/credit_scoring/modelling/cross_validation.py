@@ -1,8 +1,13 @@
-"""Stratified K-fold LightGBM: honest out-of-fold predictions, then one model for serving.
+"""Stratified K-fold LightGBM on one scale: rounds chosen away from the scored folds.
 
-The served model is refitted on every training applicant for the folds' mean best iteration.
-The number of rounds comes from the folds, so nothing about the final fit is tuned on data it
-saw, and one LightGBM text file is all the service loads (TreeSHAP stays exact).
+For every fold, the number of boosting rounds is found by early stopping on an inner split of
+that fold's training part, never on the fold it scores. The folds' inner best iterations are
+pooled into one number of rounds (their median); every fold is then refitted on its whole
+training part for that many rounds and scores its held-out part, and the served model is fitted
+on every development applicant for the same rounds. The out-of-fold scores, the calibration and
+threshold fitted on them, and the served model thus share one scale. A fold's labels reach the
+pooled number only as part of the other folds' inner validation sets, one vote in a median of
+integers; the hold-out, which nothing here sees, measures what optimism is left.
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from credit_scoring.contract.tables import KEY, TARGET
 
 log = logging.getLogger(__name__)
 
-FOLD, PROBABILITY = "fold", "probability"  # oof.parquet's columns beside KEY and TARGET
+# The prediction files' columns beside KEY and TARGET: the fold that scored an applicant, the
+# model's own probability, and the calibrated one that thresholds and the service use.
+FOLD, UNCALIBRATED, PROBABILITY = "fold", "uncalibrated", "probability"
 
 FIXED_PARAMS = {
     "objective": "binary",
@@ -35,7 +42,7 @@ FIXED_PARAMS = {
 
 @dataclass(frozen=True)
 class Fold:
-    """One fold's validation result and its learning curve (validation AUC and log loss)."""
+    """One fold: its inner early stopping (curve and best iteration) and its scored part's AUC."""
 
     index: int
     best_iteration: int
@@ -45,27 +52,44 @@ class Fold:
 
 
 @dataclass(frozen=True)
+class FoldPlan:
+    """The rows of one fold: fitted on, stopped early on (inside the fitted part), scored."""
+
+    fit: np.ndarray
+    stop: np.ndarray
+    held: np.ndarray
+
+
+@dataclass(frozen=True)
 class CrossValidation:
     oof: np.ndarray
     fold_of: np.ndarray
     folds: tuple[Fold, ...]
+    rounds: int
     seconds: float
-
-    @property
-    def mean_best_iteration(self) -> int:
-        return round(float(np.mean([f.best_iteration for f in self.folds])))
 
     def oof_frame(self, ids: np.ndarray, target: np.ndarray) -> pd.DataFrame:
         """The out-of-fold predictions as ``oof.parquet`` holds them: each applicant once."""
         return pd.DataFrame({KEY: ids, TARGET: target, FOLD: self.fold_of, PROBABILITY: self.oof})
 
     def folds_report(self) -> dict[str, object]:
-        """Each fold's AUC and best iteration, and the final model's rounds (``folds.json``)."""
+        """Each fold's AUC and inner best iteration, and the rounds of every fit (folds.json)."""
         return {
             "folds": [{"auc": f.auc, "best_iteration": f.best_iteration} for f in self.folds],
             "auc_std": float(np.std([f.auc for f in self.folds])),
-            "final_rounds": self.mean_best_iteration,
+            "rounds": self.rounds,
         }
+
+
+def plan_folds(y: np.ndarray, *, n_folds: int, stop_share: float, seed: int) -> list[FoldPlan]:
+    """Stratified folds, each with a stratified early-stopping split of its training part."""
+    outer = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    plans = []
+    for k, (train, held) in enumerate(outer.split(np.zeros(len(y)), y)):
+        inner = StratifiedShuffleSplit(n_splits=1, test_size=stop_share, random_state=seed + k)
+        fit, stop = next(inner.split(np.zeros(len(train)), y[train]))
+        plans.append(FoldPlan(fit=np.sort(train[fit]), stop=np.sort(train[stop]), held=held))
+    return plans
 
 
 def lightgbm_params(params: Mapping, seed: int, threads: int) -> dict:
@@ -90,48 +114,59 @@ def cross_validate(
     categorical: Sequence[int],
     params: Mapping,
     n_folds: int,
+    stop_share: float,
     seed: int,
     threads: int,
     max_rounds: int,
     early_stopping_rounds: int,
 ) -> CrossValidation:
-    """Train one model per stratified fold, stopping early on that fold's held-out part.
+    """Out-of-fold predictions for every applicant, all from fits of one number of rounds.
 
-    Every training applicant gets exactly one prediction, from the model that did not see it.
+    See the module's docstring for the protocol; ``stop_share`` is the share of each fold's
+    training part held back for early stopping.
     """
     start = time.perf_counter()
     lgb_params = lightgbm_params(params, seed, threads)
-    oof = np.full(len(y), np.nan)
-    fold_of = np.full(len(y), -1, dtype="int64")
-    folds = []
-    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    for k, (fit, held) in enumerate(splitter.split(x, y)):
+    plans = plan_folds(y, n_folds=n_folds, stop_share=stop_share, seed=seed)
+    stopped = []
+    for k, plan in enumerate(plans):
         curve: dict = {}
         booster = lgb.train(
             lgb_params,
-            _dataset(x[fit], y[fit], features, categorical),
+            _dataset(x[plan.fit], y[plan.fit], features, categorical),
             num_boost_round=max_rounds,
-            valid_sets=[_dataset(x[held], y[held], features, categorical)],
+            valid_sets=[_dataset(x[plan.stop], y[plan.stop], features, categorical)],
             valid_names=["valid"],
             callbacks=[
                 lgb.early_stopping(early_stopping_rounds, first_metric_only=True, verbose=False),
                 lgb.record_evaluation(curve),
             ],
         )
-        oof[held] = booster.predict(x[held], num_iteration=booster.best_iteration)
-        fold_of[held] = k
-        fold = Fold(
-            index=k,
-            best_iteration=booster.best_iteration,
-            auc=float(roc_auc_score(y[held], oof[held])),
-            logloss=float(log_loss(y[held], oof[held], labels=[0, 1])),
-            curve=curve["valid"],
+        stopped.append((booster.best_iteration, curve["valid"]))
+        log.info("fold %d/%d: stops early at iteration %d", k + 1, n_folds, booster.best_iteration)
+    rounds = max(1, round(float(np.median([best for best, _ in stopped]))))
+    oof = np.full(len(y), np.nan)
+    fold_of = np.full(len(y), -1, dtype="int64")
+    folds = []
+    for k, (plan, (best, curve)) in enumerate(zip(plans, stopped, strict=True)):
+        train = np.sort(np.concatenate([plan.fit, plan.stop]))
+        booster = lgb.train(
+            lgb_params, _dataset(x[train], y[train], features, categorical), num_boost_round=rounds
         )
-        log.info(
-            "fold %d/%d: AUC %.4f at iteration %d", k + 1, n_folds, fold.auc, fold.best_iteration
+        oof[plan.held] = booster.predict(x[plan.held])
+        fold_of[plan.held] = k
+        held = y[plan.held], oof[plan.held]
+        folds.append(
+            Fold(
+                index=k,
+                best_iteration=best,
+                auc=float(roc_auc_score(*held)),
+                logloss=float(log_loss(*held, labels=[0, 1])),
+                curve=curve,
+            )
         )
-        folds.append(fold)
-    return CrossValidation(oof, fold_of, tuple(folds), time.perf_counter() - start)
+        log.info("fold %d/%d: AUC %.4f at %d rounds", k + 1, n_folds, folds[-1].auc, rounds)
+    return CrossValidation(oof, fold_of, tuple(folds), rounds, time.perf_counter() - start)
 
 
 def fit_final(
@@ -145,7 +180,7 @@ def fit_final(
     threads: int,
     rounds: int,
 ) -> lgb.Booster:
-    """Refit on every training applicant for the number of rounds the folds agreed on."""
+    """Fit on every development applicant for the number of rounds the folds agreed on."""
     return lgb.train(
         lightgbm_params(params, seed, threads),
         _dataset(x, y, features, categorical),

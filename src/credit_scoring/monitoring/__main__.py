@@ -2,24 +2,27 @@
 
 ``python -m credit_scoring.monitoring --current batch.csv --out reports/monitoring/2026-11``
 writes ``drift.html`` and ``drift.json`` into ``--out``, computed as the drift stage computes
-them; the reference data, model and settings are those ``params.yaml`` names.
+them, with the package being served (``--package``, by default ``package.dir``): its model,
+calibration, threshold and the history of the applicants it knows. The reference is the
+hold-out applicants that ``params.yaml`` names.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
-import lightgbm as lgb
+import numpy as np
 import pandas as pd
 import yaml
 
+from credit_scoring.contract.tables import KEY
 from credit_scoring.errors import InputError, exit_on_input_error
-from credit_scoring.features.feature_schema import FeatureSchema
-from credit_scoring.modelling.threshold import ThresholdDecision
 from credit_scoring.monitoring.batch import read_batch
 from credit_scoring.monitoring.drift import assess, write_report
+from credit_scoring.serving.package import Manifest, Package
 
 log = logging.getLogger("credit_scoring.monitoring")
 
@@ -31,16 +34,30 @@ def existing(path: str | Path) -> Path:
     return path
 
 
-def check(current: Path, out: Path, params: Path) -> None:
+def known_history(package: Package, ids: Sequence[int]) -> pd.DataFrame:
+    """The package's aggregate rows of those applicants it knows."""
+    known = [i for i in ids if package.is_known(i)]
+    frame = pd.DataFrame(package.history(known), columns=list(package.schema.aggregates))
+    return frame.assign(**{KEY: np.asarray(known, dtype="int64")})
+
+
+def check(current: Path, out: Path, params: Path, package_dir: Path | None) -> None:
     cfg = yaml.safe_load(existing(params).read_text())
     drift, raw_dir = cfg["drift"], Path(cfg["data"]["raw_dir"])
+    folder = existing(package_dir or cfg["package"]["dir"])
+    package = Package.load(folder, version=Manifest.read(folder).version)
+    holdout = pd.read_parquet(existing(cfg["features"]["holdout"]), columns=[KEY])[KEY]
     result = assess(
-        pd.read_parquet(existing(raw_dir / "application_train.parquet")),
+        pd.read_parquet(
+            existing(raw_dir / "application_train.parquet"), filters=[(KEY, "in", list(holdout))]
+        ),
         read_batch(current),
-        aggregates=existing(cfg["aggregate"]["out"]),
-        schema=FeatureSchema.from_json(existing(cfg["features"]["schema"]).read_text()),
-        booster=lgb.Booster(model_file=existing(cfg["train"]["model"])),
-        decision=ThresholdDecision.from_json(existing(cfg["cost"]["out"]).read_text()),
+        history=lambda ids: known_history(package, ids),
+        known=package.known_ids,
+        schema=package.schema,
+        booster=package.booster,
+        calibration=package.calibration,
+        decision=package.decision,
         top_features=drift["top_features"],
         sample=drift["sample"],
         seed=drift["seed"],
@@ -49,8 +66,10 @@ def check(current: Path, out: Path, params: Path) -> None:
     write_report(result, out / Path(drift["html"]).name, out / Path(drift["json"]).name)
     dataset = result.summary["dataset"]
     log.info(
-        "%d of %d columns drifted; report in %s",
-        *map(dataset.get, ("drifted_columns", "columns")),
+        "%d of %d columns drifted, scored by %s; report in %s",
+        dataset["drifted_columns"],
+        dataset["columns"],
+        package.version,
         out,
     )
 
@@ -62,8 +81,9 @@ def main() -> None:
     parser.add_argument("--current", type=Path, required=True, help="a CSV or parquet batch")
     parser.add_argument("--out", type=Path, required=True, help="the report's folder")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--package", type=Path, help="the package folder (default package.dir)")
     args = parser.parse_args()
-    exit_on_input_error(lambda: check(args.current, args.out, args.params), log)
+    exit_on_input_error(lambda: check(args.current, args.out, args.params, args.package), log)
 
 
 if __name__ == "__main__":

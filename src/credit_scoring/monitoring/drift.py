@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,10 +28,18 @@ import numpy as np
 import pandas as pd
 
 from credit_scoring.atomic import write_json, write_text
-from credit_scoring.contract.tables import CATEGORY, KEY, TARGET, Table, load_contract
-from credit_scoring.features.feature_schema import FeatureSchema
+from credit_scoring.contract.tables import (
+    CATEGORY,
+    DAYS_PLACEHOLDER,
+    KEY,
+    TARGET,
+    Table,
+    load_contract,
+)
+from credit_scoring.features.feature_schema import EMPLOYED_PLACEHOLDER, FeatureSchema
 from credit_scoring.features.transform import feature_frame
 from credit_scoring.floats import canonical
+from credit_scoring.modelling.calibration import Calibration, predict_pd
 from credit_scoring.modelling.cross_validation import PROBABILITY
 from credit_scoring.modelling.threshold import ThresholdDecision
 
@@ -41,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FAIL = "FAIL"  # Evidently's test status for "drift detected"
+Scoring = Callable[[np.ndarray], np.ndarray]  # feature rows to the served probability
 
 # Evidently's random ids in its HTML: every widget, tab and graph gets a uuid7 when it is built,
 # and the page a "metric_" + uuid4 hex name. uuid7 only, so the bundled scripts' fixed uuids
@@ -81,7 +90,8 @@ def choose_columns(
     """Every raw application column, plus the ``top_features`` other model features by gain.
 
     A raw column also used as a feature is compared once, in its raw form; a feature the model
-    never split on (gain 0) is not important, whatever its rank.
+    never split on (gain 0) is not important, whatever its rank. The pensioners' placeholder in
+    DAYS_EMPLOYED is compared as its flag, the days without it (:func:`describe_population`).
 
     Args:
         applications: the contract's application table (its dtypes give the roles).
@@ -89,12 +99,15 @@ def choose_columns(
         top_features: how many engineered or aggregate features to add.
     """
     raw = [c for c in applications.columns if c.name not in (KEY, TARGET)]
-    names = {c.name for c in raw}
+    names = {c.name for c in raw} | {EMPLOYED_PLACEHOLDER}
     others = [name for name, g in gain.items() if g > 0 and name not in names]
     return DriftColumns(
         numerical=tuple(c.name for c in raw if c.dtype != CATEGORY),
         categorical=tuple(c.name for c in raw if c.dtype == CATEGORY),
-        engineered=tuple(sorted(others, key=lambda name: -gain[name])[:top_features]),
+        engineered=(
+            EMPLOYED_PLACEHOLDER,
+            *sorted(others, key=lambda name: -gain[name])[:top_features],
+        ),
     )
 
 
@@ -138,22 +151,25 @@ def describe_population(
     aggregates: pd.DataFrame,
     *,
     schema: FeatureSchema,
-    booster: lgb.Booster,
+    score: Scoring,
     columns: DriftColumns,
 ) -> pd.DataFrame:
-    """The compared columns of a population, and the model's probability of default.
+    """The compared columns of a population, and the served probability of default.
 
     The features come from :func:`~credit_scoring.features.transform.feature_frame`, the
     transform the model was trained on, so the scores are the ones the service would give.
+    DAYS_EMPLOYED's placeholder (365243, the pensioners) is left missing; its flag is compared
+    instead, so the days' drift is not the share of pensioners.
     """
     features = feature_frame(applications, aggregates, schema)
+    raw = applications[list(columns.raw)].reset_index(drop=True)
+    if "DAYS_EMPLOYED" in raw:
+        raw["DAYS_EMPLOYED"] = raw["DAYS_EMPLOYED"].mask(raw["DAYS_EMPLOYED"] == DAYS_PLACEHOLDER)
     return pd.concat(
         [
-            applications[list(columns.raw)].reset_index(drop=True),
+            raw,
             features[list(columns.engineered)],
-            pd.DataFrame(
-                {PROBABILITY: booster.predict(features[list(schema.features)].to_numpy())}
-            ),
+            pd.DataFrame({PROBABILITY: score(features[list(schema.features)].to_numpy())}),
         ],
         axis=1,
     )
@@ -243,7 +259,7 @@ def compare(
     aggregates: pd.DataFrame,
     *,
     schema: FeatureSchema,
-    booster: lgb.Booster,
+    score: Scoring,
     columns: DriftColumns,
     drift_share: float,
     threshold: float,
@@ -254,15 +270,13 @@ def compare(
         sample: both populations, raw with contract dtypes, sampled (:meth:`Sample.draw`).
         aggregates: history aggregates by SK_ID_CURR; applicants without a row have no history.
         schema: the feature schema the model was trained on.
-        booster: the model.
+        score: the served probability of default of feature rows.
         columns: what to compare (:func:`choose_columns`).
         drift_share: the share of drifted columns at which the whole dataset counts as drifted.
         threshold: the decision threshold (refuse when probability >= threshold).
     """
     described = {
-        name: describe_population(
-            frame, aggregates, schema=schema, booster=booster, columns=columns
-        )
+        name: describe_population(frame, aggregates, schema=schema, score=score, columns=columns)
         for name, frame in (("reference", sample.reference), ("current", sample.current))
     }
     empty = {name: empty_columns(frame, columns.names) for name, frame in described.items()}
@@ -337,9 +351,11 @@ def assess(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     *,
-    aggregates: Path,
+    history: Callable[[Sequence[int]], pd.DataFrame],
+    known: np.ndarray | None,
     schema: FeatureSchema,
     booster: lgb.Booster,
+    calibration: Calibration,
     decision: ThresholdDecision,
     top_features: int,
     sample: int,
@@ -348,20 +364,33 @@ def assess(
 ) -> DriftResult:
     """Sample both populations and compare them: the drift stage's and the batch check's work.
 
-    Only the sampled applicants' rows of the ``aggregates`` parquet file are read.
+    ``reference`` should be applicants the model was not fitted on (the hold-out), so that both
+    populations' scores are out of sample. ``history(ids)`` gives the aggregate rows of those
+    applicants that have any. ``known`` lists the applicants whose history is known at all
+    (None: every one): when the current population holds others, their history features would
+    be empty against full ones, so the history features are left out of the comparison.
     """
     drawn = Sample.draw(reference, current, size=sample, seed=seed)
     gain = dict(zip(booster.feature_name(), booster.feature_importance("gain"), strict=True))
+    columns = choose_columns(load_contract()["application_test"], gain, top_features)
+    unknown = 0 if known is None else int((~np.isin(drawn.current[KEY], known)).sum())
+    if unknown:
+        columns = columns.without(schema.aggregates)
     result = compare(
         drawn,
-        pd.read_parquet(aggregates, filters=[(KEY, "in", drawn.ids)]),
+        history(drawn.ids),
         schema=schema,
-        booster=booster,
-        columns=choose_columns(load_contract()["application_test"], gain, top_features),
+        score=lambda rows: predict_pd(booster, calibration, rows),
+        columns=columns,
         drift_share=drift_share,
         threshold=decision.threshold,
     )
     result.summary["prediction"]["training_oof_share_refused"] = decision.refused_share
+    result.summary["left_out"]["without_history"] = unknown
+    if unknown:
+        log.warning(
+            "%d current applicants have no known history: history features left out", unknown
+        )
     return result
 
 

@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS decisions (
 
 
 class Entry(NamedTuple):
-    """One logged decision. ``reasons`` are the reason codes (JSON), empty unless explained.
+    """One logged decision. ``reasons`` are the reason codes (JSON), empty unless refused.
 
     A tuple, so the writer hands it to SQLite as it is.
     """
@@ -133,16 +133,18 @@ class DecisionLog:
         endpoint: str,
         inputs: Sequence[tuple[Mapping[str, Any], int | None]],
         decisions: Sequence[Mapping[str, Any]],
-        reasons: Sequence[Sequence[str]] | None = None,
     ) -> None:
-        """Queue the decisions of one request; hashing and writing happen off the caller's path."""
-        self._queue.put((request_id, endpoint, time.time(), inputs, decisions, reasons))
+        """Queue the decisions of one request; hashing and writing happen off the caller's path.
+
+        A refusal's reason codes are its decision's ``reasons``.
+        """
+        self._queue.put((request_id, endpoint, time.time(), inputs, decisions))
 
     def _entries(self, job: tuple) -> Iterator[Entry]:
-        request_id, endpoint, when, inputs, decisions, reasons = job
+        request_id, endpoint, when, inputs, decisions = job
         stamp = datetime.fromtimestamp(when, UTC).isoformat(timespec="microseconds")
         for i, ((features, client_id), d) in enumerate(zip(inputs, decisions, strict=True)):
-            codes = json.dumps(list(reasons[i]) if reasons else [])
+            codes = json.dumps([r["code"] for r in d.get("reasons", ())])
             yield Entry(
                 request_id=request_id,
                 item=i,

@@ -26,19 +26,32 @@ from credit_scoring.errors import InputError
 from credit_scoring.features.descriptions import describe
 from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.features.transform import history_rows
+from credit_scoring.modelling.calibration import Calibration
 from credit_scoring.modelling.card import model_card
 from credit_scoring.modelling.cross_validation import top_importance
 from credit_scoring.modelling.threshold import ThresholdDecision
+from credit_scoring.serving.reasons import ReasonCodes
 from credit_scoring.serving.requests import RequestSchema
 
 MODEL, SCHEMA, THRESHOLD = "model.txt", "feature_schema.json", "threshold.json"
-INPUTS, CARD = "inputs.json", "card.json"
+INPUTS, CARD, CALIBRATION, REASONS = "inputs.json", "card.json", "calibration.json", "reasons.json"
 KNOWN_IDS, KNOWN_HISTORY, APPLICATIONS = (
     "known_ids.npy",
     "known_history.npy",
     "applications.parquet",
 )
-FILES = (MODEL, SCHEMA, THRESHOLD, INPUTS, CARD, KNOWN_IDS, KNOWN_HISTORY, APPLICATIONS)
+FILES = (
+    MODEL,
+    CALIBRATION,
+    REASONS,
+    SCHEMA,
+    THRESHOLD,
+    INPUTS,
+    CARD,
+    KNOWN_IDS,
+    KNOWN_HISTORY,
+    APPLICATIONS,
+)
 MANIFEST = "manifest.json"
 
 
@@ -50,6 +63,7 @@ def write_package(
     folder: Path,
     *,
     model_text: str,
+    calibration: Calibration,
     schema: FeatureSchema,
     inputs: RequestSchema,
     decision: ThresholdDecision,
@@ -66,6 +80,8 @@ def write_package(
     """
     folder.mkdir(parents=True, exist_ok=True)
     write_text(model_text, folder / MODEL)
+    write_json(calibration.to_dict(), folder / CALIBRATION)
+    write_json(ReasonCodes.default().to_dict(), folder / REASONS)
     write_json(schema.to_dict(), folder / SCHEMA)
     write_json(decision.to_dict(), folder / THRESHOLD)
     write_json(inputs.to_dict(), folder / INPUTS)
@@ -84,11 +100,14 @@ def build_package(
     *,
     name: str,
     model_text: str,
+    calibration: Calibration,
     schema: FeatureSchema,
     decision: ThresholdDecision,
+    holdout_report: Mapping[str, Any],
     contract: Table,
     train: pd.DataFrame,
     oof: tuple[np.ndarray, np.ndarray],
+    known_ids: np.ndarray,
     test: pd.DataFrame,
     aggregates: pd.DataFrame,
     data: Mapping[str, Any],
@@ -99,16 +118,17 @@ def build_package(
 ) -> Manifest:
     """Assemble everything the service needs into ``folder``, with its manifest.
 
-    ``train`` is the training feature table and ``oof`` its labels and out-of-fold scores (for
-    the card); ``test`` the raw test applications (for look-up); ``aggregates`` the history of
-    every known applicant; ``contract`` the application table's contract (for the request
-    checks). The inputs are ordered most important first, as a form shows them.
+    ``train`` is the development feature table and ``oof`` its labels and calibrated out-of-fold
+    scores (for the card, with ``holdout_report``); ``known_ids`` the applicants a request may
+    name (development, hold-out and test), whose history ``aggregates`` holds; ``test`` the raw
+    test applications (for look-up); ``contract`` the application table's contract (for the
+    request checks). The inputs are ordered most important first, as a form shows them.
     """
     booster = lgb.Booster(model_str=model_text)
-    known_ids = np.union1d(train[KEY].to_numpy("int64"), test[KEY].to_numpy("int64"))
     hashes = write_package(
         folder,
         model_text=model_text,
+        calibration=calibration,
         schema=schema,
         inputs=RequestSchema.from_contract(
             contract,
@@ -122,14 +142,15 @@ def build_package(
             features=train,
             oof=oof,
             decision=decision,
+            holdout=holdout_report,
             data=data,
             compare=compare,
             importance_top=importance_top,
             curve_points=curve_points,
             bins=bins,
         ),
-        known_ids=known_ids,
-        known_history=history_rows(aggregates, known_ids, schema),
+        known_ids=np.unique(known_ids),
+        known_history=history_rows(aggregates, np.unique(known_ids), schema),
         applications=test,
     )
     manifest = Manifest.of(name, hashes)
@@ -240,6 +261,8 @@ def check_package(folder: Path) -> FeatureSchema:
     inputs = json.loads((folder / INPUTS).read_text())
     if {f["name"] for f in inputs["fields"]} != set(schema.inputs):
         raise PackageError("inputs.json and the feature schema list different input fields")
+    Calibration.from_json((folder / CALIBRATION).read_text())
+    ReasonCodes.from_dict(json.loads((folder / REASONS).read_text()))
     threshold = ThresholdDecision.from_json((folder / THRESHOLD).read_text()).threshold
     if not 0.0 <= float(threshold) <= 1.0 + 1e-12:
         raise PackageError(f"threshold {threshold} is not a probability")
@@ -251,6 +274,8 @@ class Package:
     """A loaded package: the model, its contracts and the history of known applicants."""
 
     booster: lgb.Booster
+    calibration: Calibration
+    reasons: ReasonCodes
     schema: FeatureSchema
     inputs: RequestSchema
     decision: ThresholdDecision
@@ -266,6 +291,8 @@ class Package:
         check_package(folder)
         return cls(
             booster=lgb.Booster(model_file=str(folder / MODEL)),
+            calibration=Calibration.from_json((folder / CALIBRATION).read_text()),
+            reasons=ReasonCodes.from_dict(json.loads((folder / REASONS).read_text())),
             schema=FeatureSchema.from_json((folder / SCHEMA).read_text()),
             inputs=RequestSchema.from_dict(json.loads((folder / INPUTS).read_text())),
             decision=ThresholdDecision.from_json((folder / THRESHOLD).read_text()),

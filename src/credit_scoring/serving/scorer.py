@@ -14,8 +14,9 @@ import numpy as np
 
 from credit_scoring.contract.tables import KEY
 from credit_scoring.features.transform import columns_from_records, transform
+from credit_scoring.modelling.calibration import predict_pd
 from credit_scoring.serving.package import Package
-from credit_scoring.serving.reasons import contributions, explanation
+from credit_scoring.serving.reasons import contributions, explanation, reasons
 from credit_scoring.serving.requests import Location, Problem, RequestError
 
 Applicant = tuple[Mapping[str, Any], int | None]  # raw application fields, optional SK_ID_CURR
@@ -29,7 +30,12 @@ class Scorer:
         self.threshold = float(package.decision.threshold)
         self.bands = package.decision.bands
         self.version = package.version
-        self._typical = package.card["typical"]
+        self._reasons = {
+            "features": package.schema.features,
+            "categorical": package.schema.categorical,
+            "typical": package.card["typical"],
+            "codes": package.reasons,
+        }
 
     def rows(self, applicants: Sequence[Applicant], loc: Location = ()) -> np.ndarray:
         """The model's feature rows; :class:`RequestError` names every invalid field.
@@ -60,38 +66,65 @@ class Scorer:
         return transform(columns, history, self.package.schema)
 
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
-        """Probability of default; one thread, as a request is one row or a small batch."""
-        return self.package.booster.predict(rows, num_threads=1)
+        """Calibrated probability of default; one thread, as a request is one row or a few."""
+        return predict_pd(self.package.booster, self.package.calibration, rows, threads=1)
 
     def decisions(
-        self, probabilities: np.ndarray, client_ids: Sequence[int | None]
+        self,
+        rows: np.ndarray,
+        client_ids: Sequence[int | None],
+        contributions: np.ndarray | None = None,
     ) -> list[dict[str, Any]]:
-        """The decision for each applicant: refuse when the probability reaches the threshold."""
+        """The decision for each applicant: refuse when the probability reaches the threshold.
+
+        A refusal carries its reasons, as an adverse-action notice must. ``contributions`` are
+        the rows' own (:meth:`contributions`) when the caller has them; else they are computed
+        for the refused rows only.
+        """
+        probabilities = self.probabilities(rows)
+        refused = probabilities >= self.threshold
+        given: list[list[dict[str, Any]]] = [[] for _ in client_ids]
+        at = np.flatnonzero(refused)
+        if at.size:
+            refused_parts = (
+                self.contributions(rows[at]) if contributions is None else contributions[at]
+            )
+            for i, contribution in zip(at, refused_parts, strict=True):
+                given[i] = reasons(rows[i], contribution, **self._reasons)
         bands = self.bands.bands(probabilities)
         return [
             {
                 "client_id": client_id,
                 "probability": float(p),
-                "prediction": int(p >= self.threshold),
-                "decision": "refuse" if p >= self.threshold else "approve",
+                "prediction": int(no),
+                "decision": "refuse" if no else "approve",
                 "risk_band": str(band),
                 "threshold": self.threshold,
                 "model_version": self.version,
+                "reasons": why,
             }
-            for p, band, client_id in zip(probabilities, bands, client_ids, strict=True)
+            for p, no, band, client_id, why in zip(
+                probabilities, refused, bands, client_ids, given, strict=True
+            )
         ]
 
-    def explain(self, row: np.ndarray, refused: bool, top_k: int) -> dict[str, Any]:
-        """TreeSHAP contributions of one applicant's row, and reason codes when refused."""
+    def contributions(self, rows: np.ndarray) -> np.ndarray:
+        """TreeSHAP contributions in calibrated log-odds (base value last), one row each.
+
+        Platt scaling multiplies the log-odds by its slope and adds its intercept: so does each
+        contribution, and the base absorbs the intercept, so base plus contributions is still
+        the logit of the served probability.
+        """
+        calibration = self.package.calibration
+        scaled = contributions(self.package.booster, rows) * calibration.slope
+        scaled[:, -1] += calibration.intercept
+        return scaled
+
+    def explain(self, row: np.ndarray, contribution: np.ndarray, top_k: int) -> dict[str, Any]:
+        """The ``top_k`` contributions of one applicant (a row of :meth:`contributions`)."""
         schema = self.package.schema
         return explanation(
-            row,
-            contributions(self.package.booster, row[None, :])[0],
-            features=schema.features,
-            categorical=schema.categorical,
-            typical=self._typical,
-            top_k=top_k,
-            refused=refused,
+            row, contribution, features=schema.features, categorical=schema.categorical, top_k=top_k
         )
 
     def application(self, client_id: int) -> dict[str, Any]:

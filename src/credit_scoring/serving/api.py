@@ -1,0 +1,190 @@
+"""The service's HTTP surface: request and response models, answers, the body limit, start-up.
+
+``service.py`` declares the BentoML service from these parts. Nothing here runs at import: the
+two request models whose bounds come from the settings and the package are made by
+:func:`explain_request` and :func:`batch_request`, and :func:`startup` reads the store only
+when the service calls it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import bentoml
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from starlette.responses import JSONResponse, Response
+
+from credit_scoring.features.feature_schema import FeatureSchema
+from credit_scoring.serving.package import PackageError, check_package
+from credit_scoring.serving.requests import Problem, RequestError
+from credit_scoring.serving.settings import Settings, SettingsError
+
+EXAMPLE = {
+    "AMT_INCOME_TOTAL": 202500.0,
+    "AMT_CREDIT": 406597.5,
+    "AMT_ANNUITY": 24700.5,
+    "EXT_SOURCE_2": 0.263,
+    "EXT_SOURCE_3": 0.139,
+    "DAYS_BIRTH": -9461,
+    "DAYS_EMPLOYED": -637,
+    "NAME_INCOME_TYPE": "Working",
+    "CODE_GENDER": "M",
+}
+
+
+class ScoreRequest(BaseModel):
+    """One applicant: raw application fields, and the id of a known applicant if any."""
+
+    model_config = ConfigDict(extra="forbid")
+    features: dict[str, Any] = Field(
+        description="Raw application fields by their Home Credit names; absent means missing.",
+        examples=[EXAMPLE],
+    )
+    client_id: StrictInt | None = Field(
+        None, description="SK_ID_CURR of a known applicant, whose credit history is used."
+    )
+
+
+def explain_request(features: int) -> type[ScoreRequest]:
+    """The explain request; ``top_k`` is at most the package's feature count, in the OpenAPI too."""
+
+    class ExplainRequest(ScoreRequest):
+        top_k: int = Field(10, ge=1, le=features, description="contributions")
+
+    return ExplainRequest
+
+
+def batch_request(max_batch: int) -> type[BaseModel]:
+    """The batch request; its description states the configured limit (checked in the handler)."""
+
+    class BatchRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        applicants: list[ScoreRequest] = Field(
+            description=f"At most {max_batch} applicants; an empty list gets an empty result."
+        )
+
+    return BatchRequest
+
+
+class Reason(BaseModel):
+    code: str = Field(description="the reason family's code (reason_codes.yaml)")
+    feature: str = Field(description="the family's feature that pushed most toward default")
+    contribution: float = Field(description="the family's summed contribution, in log-odds")
+    text: str
+
+
+class Decision(BaseModel):
+    client_id: int | None
+    probability: float = Field(description="probability of default")
+    prediction: int = Field(description="1 when the model predicts a default")
+    decision: str = Field(description="refuse when probability >= threshold, else approve")
+    risk_band: str
+    threshold: float
+    model_version: str
+    reasons: list[Reason] = Field(
+        description="for a refusal, up to four principal reasons (reason families), strongest first"
+    )
+
+
+class Scored(Decision):
+    request_id: str = Field(description="the key of this decision in the decision log")
+
+
+class Contribution(BaseModel):
+    feature: str
+    description: str
+    value: float | str | None
+    contribution: float = Field(description="TreeSHAP value in log-odds")
+    direction: str
+
+
+class Explanation(Scored):
+    base_value: float = Field(description="the model's expected log-odds")
+    log_odds: float = Field(description="base_value + the sum of every contribution")
+    contributions: list[Contribution]
+    other_contribution: float = Field(description="sum of the contributions not listed")
+
+
+class ClientRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: StrictInt
+
+
+class BatchDecisions(BaseModel):
+    request_id: str
+    model_version: str
+    threshold: float
+    count: int
+    approved: int
+    refused: int
+    results: list[Decision]
+
+
+def answer(payload: dict[str, Any]) -> Response:
+    """A decision as JSON, serialised once by orjson.
+
+    The shape is the API's declared output model (the OpenAPI page shows it, the tests check
+    it); skipping the model's re-validation of what the scorer built is a tenth of a request.
+    """
+    return Response(orjson.dumps(payload), media_type="application/json")
+
+
+def bad_request(problems: list[Problem] | RequestError) -> JSONResponse:
+    error = problems if isinstance(problems, RequestError) else RequestError(problems)
+    return JSONResponse(error.to_dict(), status_code=400)
+
+
+class BodyLimit:
+    """Answer 413 to a body over the limit before reading it (ASGI middleware)."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"0")
+            if not length.isdigit() or int(length) > self.max_bytes:
+                response = JSONResponse(
+                    {"error": f"request body over the limit of {self.max_bytes} bytes"},
+                    status_code=413,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def checked_schema(model: bentoml.models.BentoModel, home: str) -> FeatureSchema:
+    """Check the package behind a tag; a missing or inconsistent one stops the server.
+
+    ``home`` is the BentoML home the refusal names, where the store was looked for.
+    """
+    stored = model.stored
+    if stored is None:
+        raise SystemExit(
+            f"credit-scoring: model {model.tag} is not in the BentoML model store "
+            f"({home}); `make serve` serves the package DVC versions, and "
+            "`python -m credit_scoring.serving.store` puts it in the store"
+        )
+    try:
+        return check_package(Path(stored.path))
+    except PackageError as err:
+        raise SystemExit(f"credit-scoring refuses to start: {stored.tag}: {err}") from None
+
+
+def startup(
+    environ: Mapping[str, str],
+) -> tuple[Settings, bentoml.models.BentoModel, FeatureSchema]:
+    """The settings, the model reference and its feature schema, or one line and an exit.
+
+    Reads file headers only, so that a bad setting or package stops `bentoml serve` before it
+    forks its workers, and only the workers load the package itself.
+    """
+    try:
+        settings = Settings.from_env(environ)
+    except SettingsError as err:
+        raise SystemExit(str(err)) from None
+    model = bentoml.models.BentoModel(settings.model_tag)
+    return settings, model, checked_schema(model, environ.get("BENTOML_HOME", "~/bentoml"))

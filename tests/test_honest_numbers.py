@@ -1,0 +1,137 @@
+"""Figures a validator can trust: folds that never stop on what they score, a hold-out nothing
+is fitted on, calibrated probabilities, and calibration measured the usual ways."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import special, stats
+
+from credit_scoring.modelling.calibration import (
+    Calibration,
+    calibration_report,
+    calibration_table,
+    log_odds,
+)
+from credit_scoring.modelling.cross_validation import cross_validate, plan_folds
+from credit_scoring.modelling.holdout import holdout_mask, holdout_report
+from credit_scoring.modelling.threshold import ThresholdDecision
+
+
+def labels(n: int, rate: float, seed: int) -> np.ndarray:
+    return (np.random.default_rng(seed).random(n) < rate).astype("int64")
+
+
+def test_early_stopping_never_sees_the_scored_fold():
+    y = labels(2000, 0.08, 0)
+    plans = plan_folds(y, n_folds=5, stop_share=0.1, seed=42)
+    held = np.concatenate([p.held for p in plans])
+    assert np.array_equal(np.sort(held), np.arange(y.size))  # every applicant scored once
+    for plan in plans:
+        assert not set(plan.stop) & set(plan.held)  # stopped on rows it does not score
+        assert not set(plan.fit) & set(plan.held)
+        assert not set(plan.fit) & set(plan.stop)
+        assert len(plan.fit) + len(plan.stop) + len(plan.held) == y.size
+        assert abs(y[plan.stop].mean() - y.mean()) < 0.03  # stratified
+
+
+def test_every_fold_and_the_final_fit_share_one_number_of_rounds():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(1500, 5))
+    y = (rng.random(1500) < special.expit(x[:, 0] - 2.5)).astype("int64")
+    cv = cross_validate(
+        x,
+        y,
+        features=[f"f{i}" for i in range(5)],
+        categorical=[],
+        params={"learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 20},
+        n_folds=3,
+        stop_share=0.2,
+        seed=3,
+        threads=1,
+        max_rounds=300,
+        early_stopping_rounds=20,
+    )
+    assert cv.rounds == round(float(np.median([f.best_iteration for f in cv.folds])))
+    assert cv.folds_report()["rounds"] == cv.rounds
+    assert np.isfinite(cv.oof).all() and set(cv.fold_of) == {0, 1, 2}
+
+
+def test_the_holdout_is_stratified_seeded_and_its_share():
+    y = labels(5000, 0.08, 2)
+    mask = holdout_mask(y, 0.2, seed=7)
+    assert mask.sum() == 1000
+    assert y[mask].mean() == pytest.approx(y.mean(), abs=0.002)
+    assert np.array_equal(mask, holdout_mask(y, 0.2, seed=7))
+    assert not np.array_equal(mask, holdout_mask(y, 0.2, seed=8))
+    assert not holdout_mask(y, 0.0, seed=7).any()
+
+
+def test_platt_scaling_recovers_a_known_miscalibration():
+    rng = np.random.default_rng(4)
+    raw_log_odds = rng.normal(-2.5, 1.0, 50_000)
+    y = (rng.random(raw_log_odds.size) < special.expit(1.4 * raw_log_odds + 0.3)).astype(int)
+    calibration = Calibration.fit(y, special.expit(raw_log_odds))
+    assert calibration.slope == pytest.approx(1.4, abs=0.05)
+    assert calibration.intercept == pytest.approx(0.3, abs=0.1)
+    assert Calibration.from_json(json.dumps(calibration.to_dict())) == calibration
+
+
+def test_calibration_is_monotone_and_affine_in_the_log_odds():
+    calibration = Calibration(slope=1.2, intercept=0.5)
+    raw = np.linspace(0.001, 0.999, 500)
+    calibrated = calibration.probability(raw)
+    assert np.all(np.diff(calibrated) > 0)  # ranking (AUC) unchanged
+    np.testing.assert_allclose(log_odds(calibrated), 1.2 * log_odds(raw) + 0.5, atol=1e-9)
+
+
+def test_calibration_report_by_hand():
+    y = np.array([0, 0, 0, 1, 0, 1, 1, 1])
+    p = np.array([0.1, 0.1, 0.3, 0.3, 0.6, 0.6, 0.9, 0.9])
+    report = calibration_report(y, p, bins=4)
+    assert report["brier"] == pytest.approx(np.mean((p - y) ** 2))
+    # bins of two: observed 0, 0.5, 0.5, 1 against predicted 0.1, 0.3, 0.6, 0.9
+    assert report["ece"] == pytest.approx((0.1 + 0.2 + 0.1 + 0.1) / 4)
+    expected, observed, n = np.array([0.2, 0.6, 1.2, 1.8]), np.array([0, 1, 1, 2]), 2
+    hl = np.sum((observed - expected) ** 2 / (expected * (1 - expected / n)))
+    assert report["hosmer_lemeshow_p"] == pytest.approx(stats.chi2.sf(hl, df=2))
+    assert (report["mean_pd"], report["default_rate"]) == (pytest.approx(0.475), 0.5)
+
+
+def test_the_calibration_plot_has_both_curves_on_the_same_bins():
+    rng = np.random.default_rng(5)
+    raw = rng.random(1000)
+    y = (rng.random(1000) < raw).astype(int)
+    rows = calibration_table(y, raw, Calibration(1.1, 0.2).probability(raw), bins=10)
+    assert len(rows) == 10
+    assert all(r["observed"] == r["diagonal"] for r in rows)
+    assert [r["uncalibrated"] for r in rows] == sorted(r["uncalibrated"] for r in rows)
+    assert all(r["calibrated"] > r["uncalibrated"] for r in rows[2:])  # intercept raises them
+
+
+def test_the_holdout_report_uses_the_threshold_chosen_out_of_fold():
+    rng = np.random.default_rng(6)
+    oof_p, held_p = rng.random(3000) * 0.4, rng.random(1000) * 0.4
+    oof_y = (rng.random(3000) < oof_p).astype(int)
+    held_y = (rng.random(1000) < held_p).astype(int)
+    decision = ThresholdDecision.choose(oof_y, oof_p, cost_fn=10, cost_fp=1)
+    report = holdout_report(
+        held_y, held_p, held_p, decision=decision, oof=(oof_y, oof_p), ratios=[5, 10, 20]
+    )
+    refused = held_p >= decision.threshold
+    fn, fp = int(np.sum(~refused & (held_y == 1))), int(np.sum(refused & (held_y == 0)))
+    assert report["threshold"] == decision.threshold
+    assert report["cost_per_applicant"] == pytest.approx((10 * fn + fp) / 1000)
+    assert report["policies"]["approve_all"]["cost_per_applicant"] == pytest.approx(
+        10 * held_y.mean()
+    )
+    by_ratio = {row["fn_to_fp"]: row for row in report["sensitivity"]}
+    assert by_ratio[10]["threshold"] == decision.threshold
+    # dearer misses refuse more
+    assert (
+        by_ratio[5]["refused_share"]
+        <= by_ratio[10]["refused_share"]
+        <= by_ratio[20]["refused_share"]
+    )
