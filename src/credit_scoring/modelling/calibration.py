@@ -8,7 +8,6 @@ reasons still add up to the served log-odds. It is monotone, so it changes no ra
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -18,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, special, stats
 
-from credit_scoring.errors import ArtifactError
+from credit_scoring.artifacts import parse_json
 
 EPS = 1e-15  # probabilities are clipped this far from 0 and 1 before taking their log-odds
 
@@ -79,10 +78,7 @@ class Calibration:
 
     @classmethod
     def from_json(cls, text: str) -> Calibration:
-        try:
-            return cls.from_dict(json.loads(text))
-        except (ValueError, KeyError, TypeError) as err:
-            raise ArtifactError(f"calibration: not readable ({err!r})") from None
+        return parse_json(text, "calibration", cls.from_dict)
 
 
 def predict_pd(

@@ -8,7 +8,6 @@ scores the model saw in training.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -18,8 +17,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from credit_scoring.artifacts import parse_json
 from credit_scoring.contract.tables import TARGET, SchemaError
-from credit_scoring.errors import ArtifactError
 from credit_scoring.modelling.cross_validation import PROBABILITY
 
 # "Approve everyone" as a threshold: the smallest float above every probability, so the rule
@@ -318,7 +317,4 @@ class ThresholdDecision:
 
     @classmethod
     def from_json(cls, text: str) -> ThresholdDecision:
-        try:
-            return cls.from_dict(json.loads(text))
-        except (ValueError, KeyError, TypeError) as err:
-            raise ArtifactError(f"threshold decision: not readable ({err!r})") from None
+        return parse_json(text, "threshold decision", cls.from_dict)
