@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 import yaml
 
 from credit_scoring.errors import InputError, exit_on_input_error
@@ -34,11 +35,15 @@ def require(path: Path | str) -> Path:
 
 
 def read_parquet(path: Path | str, **options: Any) -> pd.DataFrame:
-    """Read a stage input (see :func:`require`).
+    """Read a stage input (see :func:`require`); a column asked for and absent is named.
 
     ``options`` go to :func:`pandas.read_parquet` (``filters`` reads only the rows needed).
     """
-    return pd.read_parquet(require(path), **options)
+    path = require(path)
+    missing = [c for c in options.get("columns") or () if c not in pq.read_schema(path).names]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {missing}")
+    return pd.read_parquet(path, **options)
 
 
 def run(main: Callable[[Params], None]) -> None:

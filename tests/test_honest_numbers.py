@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import special, stats
 
+from credit_scoring.contract.tables import KEY, TARGET
+from credit_scoring.errors import InputError
 from credit_scoring.modelling.calibration import (
     Calibration,
     calibration_report,
@@ -18,6 +21,7 @@ from credit_scoring.modelling.calibration import (
 from credit_scoring.modelling.cross_validation import cross_validate, plan_folds
 from credit_scoring.modelling.holdout import holdout_mask, holdout_report
 from credit_scoring.modelling.threshold import ThresholdDecision
+from tests.support.stages import run_stage, write_params
 
 
 def labels(n: int, rate: float, seed: int) -> np.ndarray:
@@ -135,3 +139,28 @@ def test_the_holdout_report_uses_the_threshold_chosen_out_of_fold():
         <= by_ratio[10]["refused_share"]
         <= by_ratio[20]["refused_share"]
     )
+
+
+def test_no_stage_reads_the_holdout_labels_before_the_final_report(tmp_path):
+    """The train stage runs with hold-out features that have no label column at all; only the
+    threshold stage, the final report, needs them."""
+    write_params(tmp_path, ["data.n_train=2000", "data.n_test=300", "model=fast"])
+    for stage in ("download", "aggregate", "features"):
+        run_stage(stage, tmp_path)
+    holdout = tmp_path / "data/features/holdout.parquet"
+    labelled = pd.read_parquet(holdout)
+    labelled.drop(columns=TARGET).to_parquet(holdout)
+    run_stage("train", tmp_path)
+    scored = pd.read_parquet(tmp_path / "data/predictions/holdout.parquet")
+    oof = pd.read_parquet(tmp_path / "data/predictions/oof.parquet")
+    assert set(scored[KEY]) == set(labelled[KEY]) and TARGET not in scored
+    assert not set(oof[KEY]) & set(labelled[KEY])  # no fold is cut from the hold-out
+    assert len(labelled) == 400 and labelled[TARGET].mean() == pytest.approx(
+        pd.concat([oof[TARGET], labelled[TARGET]]).mean(), abs=0.01
+    )
+    with pytest.raises(InputError, match=r"holdout\.parquet: missing column"):  # needs them
+        run_stage("threshold", tmp_path)
+    labelled.to_parquet(holdout)
+    run_stage("threshold", tmp_path)
+    report = json.loads((tmp_path / "reports/holdout.json").read_text())
+    assert report["applicants"] == len(labelled)
