@@ -18,7 +18,7 @@ from credit_scoring.modelling.calibration import (
     calibration_table,
     log_odds,
 )
-from credit_scoring.modelling.cross_validation import cross_validate, plan_folds
+from credit_scoring.modelling.cross_validation import cross_validate, plan_folds, pooled_rounds
 from credit_scoring.modelling.holdout import holdout_mask, holdout_report
 from credit_scoring.modelling.threshold import ThresholdDecision
 from tests.support.stages import run_stage, write_params
@@ -58,9 +58,17 @@ def test_every_fold_and_the_final_fit_share_one_number_of_rounds():
         max_rounds=300,
         early_stopping_rounds=20,
     )
-    assert cv.rounds == round(float(np.median([f.best_iteration for f in cv.folds])))
+    assert cv.rounds == pooled_rounds([f.curve["auc"] for f in cv.folds])
     assert cv.folds_report()["rounds"] == cv.rounds
     assert np.isfinite(cv.oof).all() and set(cv.fold_of) == {0, 1, 2}
+
+
+def test_the_rounds_are_the_peak_of_the_folds_mean_curve():
+    # one fold peaks at round 1 by chance and stops; the others still rise until round 3
+    curves = [[0.70, 0.69], [0.60, 0.65, 0.70, 0.69], [0.61, 0.66, 0.71, 0.70]]
+    # means: 0.6367, 0.6667, 0.7033 (0.69 carried on), 0.6933
+    assert pooled_rounds(curves) == 3
+    assert pooled_rounds([[0.5, 0.6, 0.6]]) == 2  # the first of equal peaks
 
 
 def test_the_holdout_is_stratified_seeded_and_its_share():
