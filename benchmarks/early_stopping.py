@@ -38,8 +38,8 @@ from sklearn.model_selection import StratifiedKFold
 
 from credit_scoring.contract.tables import TARGET
 from credit_scoring.features.feature_schema import FeatureSchema
-from credit_scoring.modelling.calibration import Calibration, calibration_report, predict_pd
-from credit_scoring.modelling.cross_validation import cross_validate, fit_final, lightgbm_params
+from credit_scoring.modelling.calibration import calibration_report, predict_pd
+from credit_scoring.modelling.cross_validation import fit_final, lightgbm_params, train_model
 from credit_scoring.modelling.threshold import APPROVE_ALL, ThresholdDecision, decision_cost
 from tests.support.stages import run_stage, write_params
 
@@ -149,17 +149,15 @@ def main() -> None:
         **figures(y, oof, y_held, served.predict(x_held), costs),
     }
 
-    cv = cross_validate(
+    trained = train_model(
         x,
         y,
-        n_folds=model["n_folds"],
-        stop_share=model["stop_share"],
-        max_rounds=model["max_rounds"],
-        early_stopping_rounds=model["early_stopping_rounds"],
-        **common,
+        features=schema.features,
+        categorical=schema.categorical_indices,
+        model=model,
+        threads=params["train"]["threads"],
     )
-    calibration = Calibration.fit(y, cv.oof)
-    served = fit_final(x, y, rounds=cv.rounds, **common)
+    cv, calibration, served = trained.cv, trained.calibration, trained.booster
     calibrated_oof = calibration.probability(cv.oof)
     new = {
         "best_iterations": [f.best_iteration for f in cv.folds],

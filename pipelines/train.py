@@ -13,13 +13,11 @@ from sklearn.metrics import log_loss, roc_auc_score
 from credit_scoring.atomic import write_json, write_parquet, write_text
 from credit_scoring.contract.tables import KEY, TARGET
 from credit_scoring.features.feature_schema import FeatureSchema
-from credit_scoring.modelling.calibration import Calibration
 from credit_scoring.modelling.cross_validation import (
     PROBABILITY,
     UNCALIBRATED,
-    cross_validate,
-    fit_final,
     top_importance,
+    train_model,
 )
 from credit_scoring.modelling.curves import (
     learning_curve_table,
@@ -35,24 +33,15 @@ def main(params: Params) -> None:
     frame = read_parquet(paths["train"])
     holdout = read_parquet(paths["holdout"], columns=[KEY, *schema.features])  # no label
     x, y = frame[list(schema.features)].to_numpy(), frame[TARGET].to_numpy()
-    common = {
-        "features": schema.features,
-        "categorical": schema.categorical_indices,
-        "params": model["lightgbm"],
-        "seed": model["seed"],
-        "threads": cfg["threads"],
-    }
-    cv = cross_validate(
+    trained = train_model(
         x,
         y,
-        n_folds=model["n_folds"],
-        stop_share=model["stop_share"],
-        max_rounds=model["max_rounds"],
-        early_stopping_rounds=model["early_stopping_rounds"],
-        **common,
+        features=schema.features,
+        categorical=schema.categorical_indices,
+        model=model,
+        threads=cfg["threads"],
     )
-    calibration = Calibration.fit(y, cv.oof)
-    booster = fit_final(x, y, rounds=cv.rounds, **common)
+    cv, calibration, booster = trained.cv, trained.calibration, trained.booster
     held = booster.predict(holdout[list(schema.features)].to_numpy())
 
     oof = cv.oof_frame(frame[KEY].to_numpy(), y)

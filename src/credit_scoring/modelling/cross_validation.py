@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -24,6 +25,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from credit_scoring.contract.tables import KEY, TARGET
+from credit_scoring.modelling.calibration import Calibration
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +200,50 @@ def fit_final(
         _dataset(x, y, features, categorical),
         num_boost_round=rounds,
     )
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What the protocol yields: the cross-validation, the calibration fitted on its
+    out-of-fold scores, and the served model, fitted on every development applicant."""
+
+    cv: CrossValidation
+    calibration: Calibration
+    booster: lgb.Booster
+
+
+def train_model(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    features: Sequence[str],
+    categorical: Sequence[int],
+    model: Mapping[str, Any],
+    threads: int,
+) -> Trained:
+    """The whole training protocol (module docstring), then Platt calibration on the OOF scores.
+
+    ``model`` holds the LightGBM parameters (``lightgbm``), ``seed``, ``n_folds``,
+    ``stop_share``, ``max_rounds`` and ``early_stopping_rounds``.
+    """
+    common = {
+        "features": features,
+        "categorical": categorical,
+        "params": model["lightgbm"],
+        "seed": model["seed"],
+        "threads": threads,
+    }
+    cv = cross_validate(
+        x,
+        y,
+        n_folds=model["n_folds"],
+        stop_share=model["stop_share"],
+        max_rounds=model["max_rounds"],
+        early_stopping_rounds=model["early_stopping_rounds"],
+        **common,
+    )
+    calibration = Calibration.fit(y, cv.oof)
+    return Trained(cv, calibration, fit_final(x, y, rounds=cv.rounds, **common))
 
 
 def top_importance(booster: lgb.Booster, n: int = 30) -> list[dict]:
