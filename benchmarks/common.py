@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import resource
@@ -42,3 +43,14 @@ def repeat_in_subprocesses(module: str, args: Sequence[str], repeats: int) -> li
 
 def medians(runs: list[dict]) -> dict:
     return {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]}
+
+
+def data_overrides(description: str | None) -> tuple[argparse.Namespace, list[str]]:
+    """The quality benchmarks' command line: ``--local DIR`` (genuine CSVs, else the synthetic
+    default) and more Hydra overrides; returns the arguments and every override."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--local", type=Path, help="genuine Kaggle CSVs (else synthetic)")
+    parser.add_argument("overrides", nargs="*", help="more Hydra overrides, e.g. model=fast")
+    args = parser.parse_args()
+    data = ["data=local", f"data.path={args.local.resolve()}"] if args.local else []
+    return args, [*data, *args.overrides]

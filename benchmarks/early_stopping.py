@@ -24,7 +24,6 @@ JSON.
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 from pathlib import Path
@@ -36,6 +35,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from benchmarks.common import data_overrides
 from credit_scoring.contract.tables import TARGET
 from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.modelling.calibration import calibration_report, predict_pd
@@ -122,13 +122,9 @@ def figures(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--local", type=Path, help="genuine Kaggle CSVs (else synthetic)")
-    parser.add_argument("overrides", nargs="*", help="more Hydra overrides, e.g. model=fast")
-    args = parser.parse_args()
-    data = ["data=local", f"data.path={args.local.resolve()}"] if args.local else []
+    args, overrides = data_overrides(__doc__.split("\n")[0])
     with tempfile.TemporaryDirectory() as tmp:
-        params, schema, dev, hold = features(Path(tmp), [*data, *args.overrides])
+        params, schema, dev, hold = features(Path(tmp), overrides)
     model, cols = params["model"], list(schema.features)
     x, y = dev[cols].to_numpy(), dev[TARGET].to_numpy()
     x_held, y_held = hold[cols].to_numpy(), hold[TARGET].to_numpy()

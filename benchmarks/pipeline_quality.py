@@ -13,12 +13,12 @@ everyone, calibration before and after, the cost-ratio sensitivity).
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import data_overrides
 from credit_scoring.modelling.threshold import ThresholdDecision
 from tests.support.stages import run_stage, write_params
 
@@ -68,15 +68,11 @@ def variant(workdir: Path, overrides: list[str], raw: Path | None) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--local", type=Path, help="genuine Kaggle CSVs (else synthetic)")
-    parser.add_argument("overrides", nargs="*", help="more Hydra overrides, e.g. model=fast")
-    args = parser.parse_args()
-    data = ["data=local", f"data.path={args.local.resolve()}"] if args.local else []
+    args, overrides = data_overrides(__doc__.split("\n")[0])
     with tempfile.TemporaryDirectory() as tmp:
-        full = variant(Path(tmp) / "full", [*data, *args.overrides], None)
+        full = variant(Path(tmp) / "full", overrides, None)
         raw = Path(tmp) / "full" / "data" / "raw"
-        app = variant(Path(tmp) / "app", [*data, *args.overrides, "aggregate.groups=[]"], raw)
+        app = variant(Path(tmp) / "app", [*overrides, "aggregate.groups=[]"], raw)
     report = {
         "data": str(args.local or "synthetic default"),
         "with_history": full,
