@@ -1,0 +1,1 @@
+"""Validating a model in credit-risk terms: discrimination, rank ordering, stability, fairness."""
