@@ -89,7 +89,7 @@ class CreditScoring:
 
     @bentoml.api(input_spec=ScoreRequest, output_spec=Scored)
     async def predict(self, features: dict[str, Any], client_id: int | None = None) -> Response:
-        """Probability of default, decision and risk band for one applicant."""
+        """Probability of default, score in points, decision and risk band for one applicant."""
         applicants, request_id = [(features, client_id)], uuid.uuid4().hex
         try:
             _, decisions = self._decide(applicants)
@@ -125,6 +125,7 @@ class CreditScoring:
                 "request_id": request_id,
                 "model_version": self.scorer.version,
                 "threshold": self.scorer.threshold,
+                "cutoff_score": self.scorer.cutoff_score,
                 "count": len(decisions),
                 "approved": len(decisions) - refused,
                 "refused": refused,
@@ -150,7 +151,7 @@ class CreditScoring:
 
     @bentoml.api
     def model_info(self) -> dict[str, Any]:
-        """Version, data, threshold and costs, quality, importance and cost curve.
+        """Version, data, threshold and costs, the score's scale, quality, importance, curve.
 
         ``stored_at`` is when this package entered this BentoML store; the package itself
         carries no time, so that the same training gives the same version.
@@ -163,7 +164,9 @@ class CreditScoring:
             "stored_at": self.stored_at,
             "data": card["data"],
             "threshold": decision.threshold,
+            "cutoff_score": self.scorer.cutoff_score,
             "rule": RULE,
+            "scorecard": package.scorecard.describe(decision.threshold),
             "costs": {"fn": decision.cost_fn, "fp": decision.cost_fp},
             "cost_per_applicant": decision.chosen.cost_per_applicant,
             "policies": {k: v.cost_per_applicant for k, v in decision.policies.items()},

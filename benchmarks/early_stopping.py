@@ -39,7 +39,12 @@ from benchmarks.common import data_overrides
 from credit_scoring.contract.tables import TARGET
 from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.modelling.calibration import calibration_report, predict_pd
-from credit_scoring.modelling.cross_validation import fit_final, lightgbm_params, train_model
+from credit_scoring.modelling.cross_validation import (
+    fit_final,
+    lightgbm_params,
+    monotone_params,
+    train_model,
+)
 from credit_scoring.modelling.threshold import APPROVE_ALL, ThresholdDecision, decision_cost
 from tests.support.stages import run_stage, write_params
 
@@ -103,7 +108,7 @@ def figures(
     y: np.ndarray, oof: np.ndarray, y_held: np.ndarray, held: np.ndarray, costs: dict
 ) -> dict:
     """AUC, optimism, threshold (chosen on ``oof``), costs and calibration, OOF and hold-out."""
-    decision = ThresholdDecision.choose(y, oof, **costs)
+    decision = ThresholdDecision.choose(y, oof, **costs, grades=10)  # grades: not reported
     oof_auc, held_auc = roc_auc_score(y, oof), roc_auc_score(y_held, held)
     return {
         "oof_auc": oof_auc,
@@ -132,7 +137,7 @@ def main() -> None:
     common = {
         "features": schema.features,
         "categorical": schema.categorical_indices,
-        "params": model["lightgbm"],
+        "params": {**model["lightgbm"], **monotone_params(schema.features, model["monotone"])},
         "seed": model["seed"],
         "threads": params["train"]["threads"],
     }

@@ -5,7 +5,7 @@
 
 It loads the package from the BentoML model store through the service's own settings and
 start-up check (:func:`credit_scoring.serving.api.startup`), takes the service's request model,
-and scores through the same :class:`Scorer` calls (rows, probabilities, decisions), in an
+and scores through the same :class:`Scorer` calls (rows, then decisions), in an
 ``async`` handler like the service's. Nothing else: no decision log, no request id, no
 metrics, no access log, no body limit. Whatever the service costs beyond this app is BentoML's
 and the service's extras, which is what ``benchmarks.serving`` measures.
@@ -51,4 +51,4 @@ async def predict(request: ScoreRequest) -> dict[str, Any] | JSONResponse:
         rows = SCORER.rows(applicants)
     except RequestError as err:
         return JSONResponse(err.to_dict(), status_code=400)
-    return SCORER.decisions(SCORER.probabilities(rows), [request.client_id])[0]
+    return SCORER.decisions(rows, [request.client_id])[0]

@@ -20,7 +20,9 @@ def main(params: Params) -> None:
     raw_dir, cfg = Path(params["data"]["raw_dir"]), params["features"]
     aggregates = read_parquet(Path(params["aggregate"]["out"]))
     schema = build_schema(
-        load_contract()["application_train"], [c for c in aggregates.columns if c != KEY]
+        load_contract()["application_train"],
+        aggregates=[c for c in aggregates.columns if c != KEY],
+        exclude=cfg["exclude"],
     )
     train = feature_frame(read_parquet(raw_dir / "application_train.parquet"), aggregates, schema)
     held = holdout_mask(train[TARGET], cfg["holdout_share"], cfg["holdout_seed"])

@@ -16,6 +16,7 @@ from credit_scoring.atomic import atomic_path
 from credit_scoring.contract.tables import KEY, load_contract
 from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.modelling.calibration import Calibration
+from credit_scoring.modelling.scorecard import Scorecard
 from credit_scoring.modelling.threshold import ThresholdDecision, oof_scores
 from credit_scoring.serving.package import build_package
 from pipelines.common import Params, log, read_parquet, require, run
@@ -24,6 +25,7 @@ from pipelines.common import Params, log, read_parquet, require, run
 def main(params: Params) -> None:
     cfg, paths, raw_dir = params["package"], params["features"], Path(params["data"]["raw_dir"])
     oof = params["train"]["oof"]
+    scorecard = Scorecard.from_dict(params["scorecard"])  # a bad scale stops before any read
     inputs = {  # read first: a missing one leaves nothing behind
         "model_text": require(params["train"]["model"]).read_text(),
         "calibration": Calibration.from_json(require(params["train"]["calibration"]).read_text()),
@@ -41,6 +43,7 @@ def main(params: Params) -> None:
         manifest = build_package(
             folder,
             **inputs,
+            scorecard=scorecard,
             known_ids=np.concatenate(known).astype("int64"),
             name=cfg["name"],
             contract=load_contract()["application_train"],

@@ -23,7 +23,9 @@ def main(params: Params) -> None:
     cfg, train = params["cost"], params["train"]
     y, p = oof_scores(read_parquet(train["oof"]), name=train["oof"])
     scored = read_parquet(train["holdout"])
-    decision = ThresholdDecision.choose(y, p, cost_fn=cfg["fn"], cost_fp=cfg["fp"])
+    decision = ThresholdDecision.choose(
+        y, p, cost_fn=cfg["fn"], cost_fp=cfg["fp"], grades=cfg["grades"]
+    )
 
     # The final report, once the threshold is chosen: the one place the hold-out's labels are read.
     held = scored.merge(

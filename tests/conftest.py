@@ -35,7 +35,7 @@ def write_kaggle_csvs(tables: dict[str, pd.DataFrame], folder: Path) -> Path:
     return folder
 
 
-STAGES = ("download", "aggregate", "features", "train", "threshold", "package")
+STAGES = ("download", "aggregate", "features", "train", "threshold", "validate", "package")
 
 
 @pytest.fixture(scope="session")

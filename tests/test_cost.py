@@ -14,7 +14,6 @@ import yaml
 from credit_scoring.contract.tables import KEY, SchemaError
 from credit_scoring.modelling.threshold import (
     APPROVE_ALL,
-    RISK_LABELS,
     RiskBands,
     best_threshold,
     cost_curve,
@@ -116,30 +115,33 @@ def test_cost_curve_is_exact_and_thinning_keeps_the_optimum():
 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.01, 0.0909, 0.3, 0.5, 0.8, 1.0, APPROVE_ALL])
-def test_risk_bands_agree_with_the_threshold(threshold):
-    bands = RiskBands.from_threshold(threshold)
-    p = np.unique(np.concatenate([np.linspace(0, 1, 2001), np.clip(bands.edges, 0, 1)]))
-    labels = bands.bands(p)
-    rank = np.array([RISK_LABELS.index(label) for label in labels])
+def test_risk_grades_rise_and_keep_the_threshold_as_an_edge(threshold):
+    y, p = scored(20_000, seed=4)
+    bands = RiskBands.derive(y, p, threshold, grades=10)
+    grid = np.unique(np.concatenate([np.linspace(0, 1, 2001), np.clip(bands.edges, 0, 1)]))
+    labels = bands.bands(grid)
+    rank = np.array([bands.labels.index(label) for label in labels])
     assert (np.diff(rank) >= 0).all()  # monotone in p
-    refused = p >= threshold
-    assert set(labels[refused]) <= {"high", "very high"}
-    assert set(labels[~refused]) <= {"low", "medium"}
-    assert [bands.band(x) for x in p[::97]] == labels[::97].tolist()
+    refused = grid >= threshold
+    assert not set(labels[refused]) & set(labels[~refused])  # the threshold is an edge
+    rates = pd.Series(y).groupby(bands.bands(p)).mean()
+    for side in (p < threshold, p >= threshold):  # pooled on each side of the threshold
+        assert rates[np.unique(bands.bands(p[side]))].is_monotonic_increasing
+    assert [bands.band(x) for x in grid[::97]] == labels[::97].tolist()
     assert RiskBands.from_dict(json.loads(json.dumps(bands.to_dict()))) == bands
 
 
-def test_risk_band_edges_for_a_typical_threshold():
-    low, t, high = RiskBands.from_threshold(1 / 11).edges  # odds 0.1: fn=10, fp=1 if calibrated
-    assert (low, t, high) == pytest.approx((1 / 21, 1 / 11, 1 / 6))  # odds 0.05, 0.1, 0.2
-    bands = RiskBands.from_threshold(t)
-    assert [bands.band(x) for x in (0.0, low, t, high, 1.0)] == [
-        "low",
-        "medium",
-        "high",
-        "very high",
-        "very high",
-    ]
+def test_risk_grades_pool_an_inversion_by_hand():
+    # Four equal-count bins of 10 applicants with 1, 3, 2 and 6 defaults: bins 2 and 3 invert
+    # (30% then 20%), so they pool into one grade of 5/20 = 25%; 10% < 25% < 60% rises.
+    p = np.repeat([0.1, 0.2, 0.3, 0.6], 10)
+    y = np.zeros(40, dtype=int)
+    for start, defaults in zip((0, 10, 20, 30), (1, 3, 2, 6), strict=True):
+        y[start : start + defaults] = 1
+    bands = RiskBands.derive(y, p, threshold=0.6, grades=4)
+    assert bands.edges == (0.2, 0.6)
+    assert bands.labels == ("A", "B", "C")
+    assert bands.bands(p).tolist() == ["A"] * 10 + ["B"] * 20 + ["C"] * 10
 
 
 def oof_frame(n: int = 2000, seed: int = 0) -> pd.DataFrame:
@@ -193,6 +195,7 @@ def stage_folder(workdir: Path, oof: pd.DataFrame | None) -> Path:
             "sensitivity": [5, 10, 20],
             "curve_points": 50,
             "calibration_bins": 10,
+            "grades": 10,
             "out": "models/threshold.json",
             "holdout": "reports/holdout.json",
             "live_dir": "dvclive/threshold",
@@ -222,7 +225,7 @@ def test_stage_writes_the_threshold_and_dvclive_files(tmp_path):
     assert out["costs"] == {"fn": 10, "fp": 1}
     assert (out["applicants"], out["default_rate"]) == (len(oof), pytest.approx(y.mean()))
     assert out["policies"] == {k: r.to_dict() for k, r in policy_costs(y, p, 10, 1).items()}
-    assert out["risk_bands"] == RiskBands.from_threshold(best.threshold).to_dict()
+    assert out["risk_bands"] == RiskBands.derive(y, p, best.threshold, grades=10).to_dict()
     assert out["cost"] < min(r["cost"] for r in out["policies"].values())
 
     held = pd.read_parquet(tmp_path / "data/predictions/holdout.parquet").merge(

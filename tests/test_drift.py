@@ -33,7 +33,6 @@ SHIFTED = ["EXT_SOURCE_2", "DAYS_BIRTH", "NAME_INCOME_TYPE"]
 # Engineered from the shifted columns, or tied to them by the generator (employment starts after
 # the 18th birthday; pensioners have no employer), so they move with them: true alarms.
 DERIVED = {f"EXT_SOURCE_{s}" for s in ("MEAN", "STD", "MIN", "MAX", "PROD")} | {
-    "EMPLOYED_BIRTH_RATIO",
     "DAYS_EMPLOYED",
     "DAYS_EMPLOYED_ANOM",
     "ORGANIZATION_TYPE",
@@ -174,7 +173,31 @@ def test_an_unshifted_batch_does_not_drift(unshifted_report, workdir):
     assert unshifted_report["sample"]["current"]["rows"] == SIZE["n_test"]
     assert unshifted_report["left_out"]["without_history"] == 0  # the package knows them
     out = workdir / MONITORING
-    assert sorted(p.name for p in out.iterdir()) == ["drift.html", "drift.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["drift.html", "drift.json", "stability.json"]
+    stability = json.loads((out / "stability.json").read_text())
+    assert stability["alarms"] == [] and stability["score_reading"] == "stable"
+    assert (stability["reference"], stability["current"]) == ("holdout", "batch.csv")
+    refusal = stability["refusal_rate"]
+    assert refusal["change"] == pytest.approx(refusal["current"] - refusal["reference"])
+    assert abs(refusal["change"]) <= 0.05 and not refusal["flagged"]
+    assert 0 < len(stability["characteristics"]) <= 20
+
+
+def test_a_shifted_batch_exits_with_an_alarm_a_scheduler_can_act_on(workdir):
+    """External scores at a third of their value: riskier applicants, a shifted score, more
+    refusals. The command still writes its reports, names both alarms and exits 3."""
+    batch = pd.read_csv(workdir / "batch.csv")
+    lowered = {name: batch[name] / 3 for name in ("EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3")}
+    batch.assign(**lowered).to_csv(workdir / "riskier.csv", index=False)
+    done = check_batch(workdir, "riskier.csv", "reports/monitoring/riskier")
+    assert done.returncode == 3, done.stderr[-2000:]
+    stability = json.loads((workdir / "reports/monitoring/riskier/stability.json").read_text())
+    assert stability["score_psi"] >= 0.25 and stability["score_reading"] == "shifted"
+    assert stability["refusal_rate"]["change"] > 0.05 and stability["refusal_rate"]["flagged"]
+    assert "ALARM: the score has shifted: PSI" in done.stderr
+    assert "ALARM: the refusal rate moved +" in done.stderr
+    assert "score PSI" in done.stderr  # the section itself is printed
+    assert "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,6 @@ def test_hand_checked_values(schema):
         "ANNUITY_INCOME_RATIO": 0.125,
         "ANNUITY_CREDIT_RATIO": 0.05,
         "GOODS_CREDIT_RATIO": 0.9,
-        "EMPLOYED_BIRTH_RATIO": 0.1,
         "INCOME_PER_PERSON": 50000.0,
         "EXT_SOURCE_MEAN": 0.4,
         "EXT_SOURCE_MIN": 0.2,
@@ -106,7 +105,7 @@ def test_pensioner_placeholder_and_xna_become_missing(schema):
             "ORGANIZATION_TYPE": "XNA",
         },
     )
-    assert np.isnan(row["DAYS_EMPLOYED"]) and np.isnan(row["EMPLOYED_BIRTH_RATIO"])
+    assert np.isnan(row["DAYS_EMPLOYED"])
     assert row["DAYS_EMPLOYED_ANOM"] == 1.0
     assert np.isnan(row["CODE_GENDER"]) and np.isnan(row["ORGANIZATION_TYPE"])
 

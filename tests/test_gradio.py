@@ -152,11 +152,17 @@ def test_score_by_id_shows_what_the_service_decides(ui, service, scored):
     stored = post(service, "applicant", {"client_id": client_id})
     expected = post(service, "predict", {"features": stored["features"], "client_id": client_id})
     answer = out[ANSWER]
-    for key in ("probability", "decision", "threshold", "risk_band", "model_version"):
+    keys = ("probability", "score", "decision", "threshold", "cutoff_score", "risk_band")
+    for key in (*keys, "model_version"):
         assert answer[key] == expected[key], key
     assert out[APPLICANT] == {"client_id": client_id, "features": stored["features"]}
     assert out[DECISION].startswith(f"## {expected['decision'].capitalize()}: probability")
     assert f"{expected['threshold']:.1%}" in out[DECISION]
+    # The score in points beside the probability, the cut-off beside the threshold, as shown.
+    assert f"{expected['probability']:.1%}, score {expected['score']:.0f} points" in out[DECISION]
+    assert f"cut-off score {expected['cutoff_score']:.0f} points" in out[DECISION]
+    gauge = json.loads(out[GAUGE]["plot"])
+    assert f"{expected['score']:.0f} points" in gauge["data"][0]["text"][0]
     assert expected["risk_band"] in out[DECISION]
     assert expected["decision"] == "refuse"  # the riskiest applicant: reasons are given
     assert "Principal reasons for the refusal" in out[REASONS]
@@ -177,8 +183,13 @@ def test_score_from_the_form_equals_the_service(ui, service, scored):
     sent = {k: v for k, v in features.items() if v is not None}
     expected = post(service, "predict", {"features": sent})
     assert out[ANSWER]["probability"] == expected["probability"]
+    assert out[ANSWER]["score"] == expected["score"]
+    assert f"score {expected['score']:.0f} points" in out[DECISION]
     assert out[ANSWER]["decision"] == expected["decision"]
     assert out[ANSWER]["client_id"] is None
+    if expected["decision"] == "approve":  # the safest applicant: what lowered the risk
+        helping = [c for c in out[ANSWER]["contributions"] if c["contribution"] < 0][:3]
+        assert helping and all(f"({c['points']:+.1f} points)" in out[REASONS] for c in helping)
     assert out[APPLICANT]["features"] == sent
     with_history = ui.predict(str(client_id), *values, api_name="/score_form")
     expected = post(service, "predict", {"features": sent, "client_id": client_id})
@@ -215,6 +226,9 @@ def test_what_if_moves_the_score_and_the_reasons(ui, service, scored):
     changed = {**applicant["features"], "EXT_SOURCE_2": 0.9, "EXT_SOURCE_3": 0.9}
     expected = post(service, "predict", {"features": changed, "client_id": client_id})
     assert after["probability"] == expected["probability"]
+    assert after["score"] == expected["score"] > before["score"]
+    assert f"score {before['score']:.0f} → {expected['score']:.0f} points" in summary
+    assert f"cut-off score {expected['cutoff_score']:.0f} points" in summary
     assert "External credit score 2 (0 to 1)" in summary and "→ 0.9" in summary
     assert f"{before['probability']:.1%} → {after['probability']:.1%}" in summary
     for item in after["contributions"]:  # the reasons move with the changed fields
@@ -238,6 +252,9 @@ def test_model_tab_is_the_service_model_card(ui, service):
     assert expected["version"] in markdown
     assert f"{expected['metrics']['oof_auc']:.4f}" in markdown
     assert f"{expected['threshold']:.4f}" in markdown
+    assert f"| Cut-off score | {expected['cutoff_score']:.0f} points" in markdown
+    scale = expected["scorecard"]
+    assert f"{scale['base_score']} points at {scale['base_odds']}:1" in markdown
     assert f"{expected['cost_per_applicant']:.4f}" in markdown
     for cost_of_policy in expected["policies"].values():
         assert f"{cost_of_policy:.4f}" in markdown
@@ -265,6 +282,8 @@ def test_status_names_the_service_and_model(ui, service):
     status = ui.predict(api_name="/status")
     version = post(service, "model_info", {})["version"]
     assert service.url in status and version in status
+    cutoff = post(service, "model_info", {})["cutoff_score"]
+    assert f"cut-off score {cutoff:.0f} points" in status
 
 
 def test_errors_are_messages_not_tracebacks(packaged, scored, tmp_path):

@@ -128,7 +128,7 @@ def test_the_holdout_report_uses_the_threshold_chosen_out_of_fold():
     oof_p, held_p = rng.random(3000) * 0.4, rng.random(1000) * 0.4
     oof_y = (rng.random(3000) < oof_p).astype(int)
     held_y = (rng.random(1000) < held_p).astype(int)
-    decision = ThresholdDecision.choose(oof_y, oof_p, cost_fn=10, cost_fp=1)
+    decision = ThresholdDecision.choose(oof_y, oof_p, cost_fn=10, cost_fp=1, grades=10)
     report = holdout_report(
         held_y, held_p, held_p, decision=decision, oof=(oof_y, oof_p), ratios=[5, 10, 20]
     )

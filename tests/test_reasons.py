@@ -56,14 +56,16 @@ def test_labels_and_missing_values_are_named():
 
 def test_the_families_are_versioned_and_cover_every_feature(packaged):
     assert CODES.version >= 1
-    schema_features = Package.load(
-        packaged["work"] / "models" / "package", version="test"
-    ).schema.features
+    schema = Package.load(packaged["work"] / "models" / "package", version="test").schema
+    schema_features = schema.features
     index = CODES.family_index(schema_features)
     assert index.shape == (len(schema_features),)
     denied = {name for name, i in zip(schema_features, index, strict=True) if i < 0}
-    assert {"CODE_GENDER", "NAME_FAMILY_STATUS", "HOUR_APPR_PROCESS_START"} <= denied
-    assert "WEEKDAY_APPR_PROCESS_START" in denied
+    assert {"HOUR_APPR_PROCESS_START", "WEEKDAY_APPR_PROCESS_START"} <= denied
+    # The prohibited bases are no features at all, and denied should a configuration add them.
+    assert schema.audited == ("CODE_GENDER", "NAME_FAMILY_STATUS")
+    assert not set(schema.audited) & set(schema_features)
+    assert all(CODES.family_index(schema.audited) < 0)
     ext = {
         schema_features[i]
         for i in np.flatnonzero(index == index[schema_features.index("EXT_SOURCE_2")])

@@ -91,6 +91,7 @@ def test_decision_log_keeps_every_concurrent_decision(tmp_path):
         "model_version": "v1",
         "threshold": 0.1,
         "probability": 0.2,
+        "score": 527.5,
         "decision": "refuse",
         "risk_band": "high",
     }
@@ -108,9 +109,9 @@ def test_decision_log_keeps_every_concurrent_decision(tmp_path):
             "SELECT COUNT(*), COUNT(DISTINCT request_id) FROM decisions"
         ).fetchone() == (1000, 500)
         row = conn.execute(
-            "SELECT input_hash, reasons FROM decisions WHERE request_id='r7' AND item=0"
+            "SELECT input_hash, reasons, score FROM decisions WHERE request_id='r7' AND item=0"
         ).fetchone()
-    assert row == (input_hash({"AMT_CREDIT": 7}, None), json.dumps(["A"]))
+    assert row == (input_hash({"AMT_CREDIT": 7}, None), json.dumps(["A"]), 527.5)
     reopened = DecisionLog(db)  # a restart appends to what is there
     reopened.append("again", "explain", [({}, 5)], [decision])
     reopened.close()
@@ -136,6 +137,7 @@ def test_decision_log_writes_a_batch_larger_than_one_insert(tmp_path):
         "model_version": "v1",
         "threshold": 0.1,
         "probability": 0.05,
+        "score": 572.4,
         "decision": "approve",
         "risk_band": "low",
     }
@@ -152,6 +154,54 @@ def test_decision_log_writes_a_batch_larger_than_one_insert(tmp_path):
             count - 1,
             count * (count - 1) // 2,
         )
+
+
+# The table as the first release created it, before decisions carried a score.
+FIRST_RELEASE = """
+CREATE TABLE decisions (
+    request_id TEXT NOT NULL, item INTEGER NOT NULL, time TEXT NOT NULL,
+    endpoint TEXT NOT NULL, model_version TEXT NOT NULL, threshold REAL NOT NULL,
+    input_hash TEXT NOT NULL, client_id INTEGER, probability REAL NOT NULL,
+    decision TEXT NOT NULL, risk_band TEXT NOT NULL, reasons TEXT NOT NULL,
+    PRIMARY KEY (request_id, item)
+)
+"""
+
+
+def test_a_log_from_before_the_score_gets_its_column_and_keeps_its_rows(tmp_path):
+    old = tmp_path / "old.sqlite3"
+    with sqlite3.connect(old) as conn:
+        conn.execute(FIRST_RELEASE)
+        conn.execute(
+            "INSERT INTO decisions VALUES "
+            "('before', 0, '2024-01-01T00:00:00', 'predict', 'v0', 0.1, 'h', NULL, 0.2, "
+            "'refuse', 'high', '[]')"
+        )
+    decision = {
+        "model_version": "v1",
+        "threshold": 0.1,
+        "probability": 0.05,
+        "score": 572.4,
+        "decision": "approve",
+        "risk_band": "low",
+    }
+    for i in range(2):  # a second start finds the column there
+        log = DecisionLog(old)
+        log.append(f"after{i}", "predict", [({}, None)], [decision])
+        log.close()
+    new = tmp_path / "new.sqlite3"
+    DecisionLog(new).close()
+
+    def columns(path: Path) -> list[tuple]:
+        with sqlite3.connect(path) as conn:
+            return [row[1:] for row in conn.execute("PRAGMA table_info(decisions)")]
+
+    assert columns(old) == columns(new)  # a migrated log is a new one, column for column
+    with sqlite3.connect(old) as conn:
+        rows = conn.execute("SELECT request_id, score FROM decisions ORDER BY time").fetchall()
+    assert rows == [("before", None), ("after0", 572.4), ("after1", 572.4)]
+    with (tmp_path / "out.csv").open("w", newline="") as out:
+        assert export(old, "csv", out) == 3
 
 
 def test_settings_default_when_unset_or_empty():

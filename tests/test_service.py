@@ -24,6 +24,7 @@ from conftest import ROOT
 from credit_scoring.contract.tables import KEY
 from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.modelling.calibration import Calibration, predict_pd
+from credit_scoring.modelling.scorecard import Scorecard
 from credit_scoring.modelling.threshold import RiskBands
 from credit_scoring.serving.decision_log import input_hash
 from tests.support.servers import Server
@@ -62,7 +63,23 @@ def run(packaged) -> dict:
         ),
         "threshold": json.loads((work / params["cost"]["out"]).read_text()),
         "schema": schema,
+        # the scale as the package carries it (the package stage wrote it from params.yaml)
+        "scorecard": Scorecard.from_json(
+            (work / params["package"]["dir"] / "scorecard.json").read_text()
+        ),
     }
+
+
+def assert_points(decision: dict, run: dict) -> None:
+    """A decision's score is its probability in points; its cut-off, the threshold's."""
+    scorecard = run["scorecard"]
+    assert decision["score"] == pytest.approx(scorecard.points(decision["probability"]), rel=1e-12)
+    assert decision["cutoff_score"] == pytest.approx(
+        scorecard.points(run["threshold"]["threshold"]), rel=1e-12
+    )
+    # The rule read in points: refuse when the score is at or below the cut-off.
+    refused = decision["decision"] == "refuse"
+    assert (decision["score"] <= decision["cutoff_score"]) == refused
 
 
 def test_predict_returns_a_consistent_decision(service, run, packaged):
@@ -82,6 +99,27 @@ def test_predict_returns_a_consistent_decision(service, run, packaged):
         out["probability"]
     )
     assert len(out["request_id"]) == 32
+    assert_points(out, run)
+    assert run["scorecard"] == Scorecard.from_dict(packaged["params"]["scorecard"])
+
+
+def test_prohibited_bases_are_accepted_and_audited_but_never_scored(service, run):
+    schema = run["schema"]
+    assert schema.audited == ("CODE_GENDER", "NAME_FAMILY_STATUS")
+    assert not set(schema.audited) & set(schema.features)
+    app = records(run["applications"].iloc[[1]])[0]
+    answers = []
+    for gender, status in (("M", "Married"), ("F", "Single / not married"), (None, None)):
+        body = {"features": {**app, "CODE_GENDER": gender, "NAME_FAMILY_STATUS": status}}
+        response = post(service, "predict", body)
+        assert response.status_code == 200, response.text
+        answers.append(response.json())
+    assert len({a["probability"] for a in answers}) == 1  # the same score, whatever the basis
+    for answer in answers:
+        assert not {r["feature"] for r in answer["reasons"]} & set(schema.audited)
+    bad = post(service, "predict", {"features": {**app, "CODE_GENDER": "Q"}})
+    assert bad.status_code == 400  # still checked against the contract's levels
+    assert bad.json()["detail"][0]["loc"] == ["features", "CODE_GENDER"]
 
 
 def test_service_equals_the_pipeline_batch_prediction(service, run):
@@ -96,6 +134,8 @@ def test_service_equals_the_pipeline_batch_prediction(service, run):
     got = np.array([r["probability"] for r in batch.json()["results"]])
     expected = run["expected"].loc[ids].to_numpy()
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+    scores = np.array([r["score"] for r in batch.json()["results"]])
+    np.testing.assert_allclose(scores, run["scorecard"].points(got), rtol=1e-12, atol=0)
     for applicant, want in list(zip(applicants, expected, strict=True))[:40]:
         single = post(service, "predict", applicant).json()["probability"]
         assert abs(single - want) <= 1e-9
@@ -109,6 +149,9 @@ def test_batch_counts_decisions_and_answers_an_empty_batch(service, run):
     ]
     out = post(service, "predict_batch", {"applicants": applicants}).json()
     assert out["count"] == 50 == len(out["results"])
+    for result in out["results"]:
+        assert_points(result, run)
+    assert out["cutoff_score"] == out["results"][0]["cutoff_score"]
     assert out["refused"] == sum(r["decision"] == "refuse" for r in out["results"])
     assert out["approved"] == 50 - out["refused"]
     assert [r["client_id"] for r in out["results"]] == sample[KEY].tolist()
@@ -148,6 +191,18 @@ def test_explain_contributions_add_up_to_the_log_odds(service, run):
         abs(tail + sum(c["contribution"] for c in default["contributions"]) - out["log_odds"])
         < 1e-6
     )
+    # The same in points: the base and every contribution add up to the score.
+    assert_points(out, run)
+    factor, offset = run["scorecard"].factor, run["scorecard"].offset
+    assert out["base_points"] == pytest.approx(offset - factor * out["base_value"], rel=1e-12)
+    for c in out["contributions"]:
+        assert c["points"] == pytest.approx(-factor * c["contribution"], rel=1e-12, abs=1e-12)
+    in_points = out["base_points"] + sum(c["points"] for c in out["contributions"])
+    assert in_points == pytest.approx(out["score"], abs=1e-6)
+    tail = default["base_points"] + default["other_points"]
+    in_points = tail + sum(c["points"] for c in default["contributions"])
+    assert in_points == pytest.approx(out["score"], abs=1e-6)
+    assert default["score"] == out["score"]
     strengths = [abs(c["contribution"]) for c in default["contributions"]]
     assert strengths == sorted(strengths, reverse=True)
 
@@ -246,6 +301,13 @@ def test_model_info_schema_population_and_lookup(service, run, packaged):
     threshold = run["threshold"]
     assert info["version"] == packaged["manifest"]["version"]
     assert info["threshold"] == threshold["threshold"]
+    scale = packaged["params"]["scorecard"]
+    assert {k: info["scorecard"][k] for k in scale} == scale
+    assert info["cutoff_score"] == info["scorecard"]["cutoff_score"]
+    assert info["cutoff_score"] == pytest.approx(
+        run["scorecard"].points(threshold["threshold"]), rel=1e-12
+    )
+    assert info["scorecard"]["factor"] == pytest.approx(scale["points_to_double"] / math.log(2))
     assert info["costs"] == threshold["costs"] == {"fn": 10, "fp": 1}
     assert info["cost_per_applicant"] == threshold["cost_per_applicant"]
     assert (
@@ -263,7 +325,11 @@ def test_model_info_schema_population_and_lookup(service, run, packaged):
 
     fields = post(service, "schema", {}).json()["fields"]
     by_name = {f["name"]: f for f in fields}
-    assert set(by_name) == set(run["schema"].inputs)
+    assert set(by_name) == {*run["schema"].inputs, *run["schema"].audited}
+    assert {name for name, f in by_name.items() if f.get("audited")} == {
+        "CODE_GENDER",
+        "NAME_FAMILY_STATUS",
+    }
     assert by_name["CODE_GENDER"]["type"] == "category"
     assert set(by_name["CODE_GENDER"]["levels"]) >= {"F", "M"}
     assert by_name["CNT_CHILDREN"]["type"] == "integer"
@@ -343,6 +409,7 @@ def test_decision_log_is_complete_under_concurrency_across_restarts_and_workers(
     for body, answer in zip(bodies * 4, answers, strict=True):
         row = by_id[answer["request_id"]]
         assert row["probability"] == answer["probability"]
+        assert row["score"] == answer["score"]
         assert row["decision"] == answer["decision"]
         assert row["model_version"] == answer["model_version"]
         assert row["threshold"] == answer["threshold"]

@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from credit_scoring.serving.package import MANIFEST, Manifest, PackageError, package_version
+from credit_scoring.modelling.scorecard import Scorecard
+from credit_scoring.serving.package import (
+    FILES,
+    MANIFEST,
+    SCORECARD,
+    Manifest,
+    Package,
+    PackageError,
+    package_version,
+)
 
 
 def store(folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -29,6 +38,10 @@ def test_the_manifest_names_the_content_version(packaged):
     assert manifest.to_dict() == packaged["manifest"]
     assert manifest.version == package_version(manifest.files)
     manifest.verify(folder)  # the files are the ones it names
+    assert sorted(manifest.files) == sorted(FILES) and SCORECARD in manifest.files
+    # The points scale travels with the model, as the package stage read it from params.yaml.
+    scorecard = Package.load(folder, version=manifest.version).scorecard
+    assert scorecard == Scorecard.from_dict(packaged["params"]["scorecard"])
 
 
 def test_importing_again_changes_nothing(packaged, tmp_path):

@@ -10,6 +10,9 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class InputError(Exception):
@@ -28,8 +31,9 @@ class SourceError(InputError, RuntimeError):
     """A source failed for a reason outside the tables' content: path, archive, credentials, net."""
 
 
-def exit_on_input_error(command: Callable[[], None], log: logging.Logger) -> None:
-    """Run a command; an :class:`InputError` ends it with one logged line and exit code 1.
+def exit_on_input_error(command: Callable[[], T], log: logging.Logger) -> T:
+    """Run a command and return its result; an :class:`InputError` ends it with one logged line
+    and exit code 1.
 
     The error exit skips interpreter teardown (``os._exit``): with the native thread pools of
     pyarrow and polars still alive, teardown after an exception sometimes aborts the process
@@ -39,7 +43,7 @@ def exit_on_input_error(command: Callable[[], None], log: logging.Logger) -> Non
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        command()
+        return command()
     except InputError as err:
         log.error("%s", err)
         logging.shutdown()

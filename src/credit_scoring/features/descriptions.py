@@ -50,7 +50,6 @@ WORDS = {  # how the columns read in a sentence; the rest are spelled out from t
     "ANNUITY_INCOME_RATIO": "annuity relative to income",
     "ANNUITY_CREDIT_RATIO": "annuity relative to the credit (repayment speed)",
     "GOODS_CREDIT_RATIO": "goods price relative to the credit",
-    "EMPLOYED_BIRTH_RATIO": "share of life in current employment",
     "INCOME_PER_PERSON": "income per family member",
     "DAYS_BIRTH": "age (days before the application, negative)",
     "DAYS_EMPLOYED": "employment start (days before the application, negative)",

@@ -92,6 +92,20 @@ def predict_pd(
     return special.expit(calibration.calibrated_log_odds(raw))
 
 
+def predict_contributions(
+    booster: lgb.Booster, calibration: Calibration, rows: np.ndarray, threads: int = 0
+) -> np.ndarray:
+    """TreeSHAP contributions in calibrated log-odds (base value last), one row each.
+
+    Platt scaling multiplies the log-odds by its slope and adds its intercept: so does each
+    contribution, and the base absorbs the intercept, so base plus contributions is still the
+    logit of :func:`predict_pd`.
+    """
+    scaled = booster.predict(rows, pred_contrib=True, num_threads=threads) * calibration.slope
+    scaled[:, -1] += calibration.intercept
+    return scaled
+
+
 def _quantile_bins(p: np.ndarray, bins: int) -> np.ndarray:
     """Equal-count bins of the probabilities (ties kept together), as bin indices."""
     order = np.argsort(p, kind="stable")

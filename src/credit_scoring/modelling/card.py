@@ -85,6 +85,7 @@ def model_card(
         "typical": {
             name: float(value)
             for name, value in features.drop(columns=[KEY, TARGET], errors="ignore")
+            .select_dtypes("number")  # the model's features, not the audited fields beside them
             .median()
             .items()
             if not np.isnan(value)

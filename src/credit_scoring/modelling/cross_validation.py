@@ -25,6 +25,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from credit_scoring.contract.tables import KEY, TARGET
+from credit_scoring.errors import ConfigError
 from credit_scoring.modelling.calibration import Calibration
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,26 @@ def plan_folds(y: np.ndarray, *, n_folds: int, stop_share: float, seed: int) -> 
 def lightgbm_params(params: Mapping, seed: int, threads: int) -> dict:
     """The configured LightGBM parameters plus the ones that make a run repeatable."""
     return {**params, **FIXED_PARAMS, "seed": seed, "num_threads": threads}
+
+
+def monotone_params(features: Sequence[str], directions: Mapping[str, int]) -> dict[str, Any]:
+    """LightGBM's ``monotone_constraints`` from directions by feature name (+1 up, -1 down).
+
+    +1: the risk never falls as the feature rises (days past due); -1: it never rises (an
+    external credit score). Unnamed features are free. No directions, no constraint at all.
+
+    Raises:
+        ConfigError: a name that is not a feature, or a direction other than +1 or -1.
+    """
+    if not directions:
+        return {}
+    unknown = sorted(set(directions) - set(features))
+    if unknown:
+        raise ConfigError(f"model.monotone: {unknown} are not features of the model")
+    wrong = {name: d for name, d in directions.items() if d not in (1, -1)}
+    if wrong:
+        raise ConfigError(f"model.monotone: directions must be 1 or -1, got {wrong}")
+    return {"monotone_constraints": [int(directions.get(name, 0)) for name in features]}
 
 
 def _dataset(
@@ -223,13 +244,14 @@ def train_model(
 ) -> Trained:
     """The whole training protocol (module docstring), then Platt calibration on the OOF scores.
 
-    ``model`` holds the LightGBM parameters (``lightgbm``), ``seed``, ``n_folds``,
-    ``stop_share``, ``max_rounds`` and ``early_stopping_rounds``.
+    ``model`` holds the LightGBM parameters (``lightgbm``), the monotone directions by feature
+    name (``monotone``), ``seed``, ``n_folds``, ``stop_share``, ``max_rounds`` and
+    ``early_stopping_rounds``.
     """
     common = {
         "features": features,
         "categorical": categorical,
-        "params": model["lightgbm"],
+        "params": {**model["lightgbm"], **monotone_params(features, model["monotone"])},
         "seed": model["seed"],
         "threads": threads,
     }

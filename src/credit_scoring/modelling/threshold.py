@@ -25,7 +25,6 @@ from credit_scoring.modelling.cross_validation import PROBABILITY
 # stays one comparison and the value stays finite (JSON has no infinity).
 APPROVE_ALL = math.nextafter(1.0, math.inf)
 POLICIES = {"approve_all": APPROVE_ALL, "refuse_all": 0.0, "threshold_0_5": 0.5}
-RISK_LABELS = ("low", "medium", "high", "very high")
 
 
 @dataclass(frozen=True)
@@ -205,25 +204,70 @@ def thin_curve(curve: pd.DataFrame, max_points: int) -> pd.DataFrame:
     return curve.iloc[keep.astype("int64")].reset_index(drop=True)
 
 
+def _grade_labels(n: int) -> tuple[str, ...]:
+    """A, B, C, ...: the letters of a master scale, safest first."""
+    return tuple(chr(ord("A") + i) for i in range(n))
+
+
+def _pool(counts: np.ndarray, defaults: np.ndarray, fixed: int) -> list[int]:
+    """The indices of the edges kept after pooling bins whose default rate does not rise.
+
+    Bin ``i`` lies between edge ``i - 1`` and edge ``i``; edge ``fixed`` is never removed, so
+    pooling runs on each side of it separately. Empty bins are pooled into a neighbour.
+    """
+    blocks = [[i] for i in range(counts.size)]  # the bins of each pooled block, in order
+
+    def violates(j: int) -> bool:
+        """Blocks j and j+1 must pool: one is empty, or the rate does not rise across them."""
+        below, above = counts[blocks[j]].sum(), counts[blocks[j + 1]].sum()
+        if below == 0 or above == 0:
+            return True
+        return defaults[blocks[j + 1]].sum() / above <= defaults[blocks[j]].sum() / below
+
+    j = 0
+    while j < len(blocks) - 1:
+        # The edge between blocks j and j+1 is the edge after block j's last bin.
+        if blocks[j][-1] != fixed and violates(j):
+            blocks[j : j + 2] = [blocks[j] + blocks[j + 1]]
+            j = max(j - 1, 0)  # pooling can break the order with the block before
+        else:
+            j += 1
+    return [block[-1] for block in blocks[:-1]]
+
+
 @dataclass(frozen=True)
 class RiskBands:
-    """Risk bands around the decision threshold, for telling an applicant more than yes or no.
+    """Risk grades (a master scale): A is the safest, and the default rate rises grade by grade.
 
-    The edges sit a factor of two in odds either side of the threshold (±ln 2 in log-odds, the
-    model's own scale): about t/2 and 2t for a small threshold t, and inside [0, 1] for any t.
-    The threshold itself is an edge, so a refused applicant is never "low" or "medium". The
-    service reads the edges from ``threshold.json`` (:meth:`from_dict`) rather than
-    recomputing them, so it labels exactly as the artifact says.
+    :meth:`derive` sets the edges from observed default rates on out-of-fold scores, with the
+    decision threshold among them, so a refused applicant never shares a grade with an approved
+    one. The service reads the edges from ``threshold.json`` (:meth:`from_dict`) rather than
+    recomputing them, so it grades exactly as the artifact says.
     """
 
-    edges: tuple[float, float, float]
-    labels: tuple[str, ...] = RISK_LABELS
+    edges: tuple[float, ...]
+    labels: tuple[str, ...]
 
     @classmethod
-    def from_threshold(cls, threshold: float) -> RiskBands:
-        """The bands of a threshold, computed once by the stage that chooses it."""
-        t = min(threshold, 1.0)  # APPROVE_ALL refuses no one: nothing is above the threshold
-        return cls(edges=(t / (2 - t), threshold, max(threshold, 2 * t / (1 + t))))
+    def derive(cls, y: npt.ArrayLike, p: npt.ArrayLike, threshold: float, grades: int) -> RiskBands:
+        """Grades whose observed default rates rise strictly, from ``grades`` equal-count bins.
+
+        Start from the equal-count bins of ``p`` (its quantiles) plus the threshold as an edge;
+        then, on each side of the threshold, pool adjacent bins whose observed default rate
+        does not rise (pool-adjacent-violators), until every grade is riskier than the one
+        before. The threshold edge is never pooled away.
+        """
+        y, p = _scores(y, p)
+        cuts = np.quantile(p, np.arange(1, grades) / grades, method="inverted_cdf")
+        t = min(threshold, 1.0)  # APPROVE_ALL refuses no one: no grade above it
+        edges = np.unique(np.append(cuts[(cuts > p.min()) & (cuts <= p.max())], t))
+        edges = edges[edges > 0]
+        index = np.searchsorted(edges, p, side="right")
+        counts = np.bincount(index, minlength=edges.size + 1).astype("float64")
+        defaults = np.bincount(index, weights=y, minlength=edges.size + 1)
+        fixed = int(np.flatnonzero(edges == t)[0]) if t in edges else -1
+        kept = edges[_pool(counts, defaults, fixed=fixed)]
+        return cls(edges=tuple(map(float, kept)), labels=_grade_labels(kept.size + 1))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Sequence[Any]]) -> RiskBands:
@@ -277,9 +321,13 @@ class ThresholdDecision:
 
     @classmethod
     def choose(
-        cls, y: npt.ArrayLike, p: npt.ArrayLike, cost_fn: float, cost_fp: float
+        cls, y: npt.ArrayLike, p: npt.ArrayLike, cost_fn: float, cost_fp: float, grades: int
     ) -> ThresholdDecision:
-        """The cheapest threshold on these scores, with the policies and bands beside it."""
+        """The cheapest threshold on these scores, with the policies and risk grades beside it.
+
+        ``grades`` is the number of equal-count bins the grades are pooled from
+        (:meth:`RiskBands.derive`).
+        """
         y, p = _scores(y, p)
         chosen = best_threshold(y, p, cost_fn=cost_fn, cost_fp=cost_fp)
         return cls(
@@ -289,7 +337,7 @@ class ThresholdDecision:
             applicants=int(y.size),
             default_rate=float(y.mean()),
             policies=policy_costs(y, p, cost_fn=cost_fn, cost_fp=cost_fp),
-            bands=RiskBands.from_threshold(chosen.threshold),
+            bands=RiskBands.derive(y, p, chosen.threshold, grades),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -4,13 +4,19 @@
 writes ``drift.html`` and ``drift.json`` into ``--out``, computed as the drift stage computes
 them, with the package being served (``--package``, by default ``package.dir``): its model,
 calibration, threshold and the history of the applicants it knows. The reference is the
-hold-out applicants that ``params.yaml`` names.
+hold-out applicants that ``params.yaml`` names. It also prints the stability section of the
+validation report for the batch (the PSI of the score and of the strongest features, and the
+refusal rate) and writes it as ``stability.json``.
+
+Exit codes: 0 stable; 1 bad input (one line naming the file); 3 an alarm a scheduler should act
+on: the score's PSI at or above 0.25, or the refusal rate moved by more than 5 percentage points.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,13 +24,18 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from credit_scoring.atomic import write_json
 from credit_scoring.contract.tables import KEY
 from credit_scoring.errors import InputError, exit_on_input_error
+from credit_scoring.modelling.cross_validation import top_importance
 from credit_scoring.monitoring.batch import read_batch
 from credit_scoring.monitoring.drift import assess, write_report
+from credit_scoring.monitoring.stability import batch_stability, describe
 from credit_scoring.serving.package import Manifest, Package
 
 log = logging.getLogger("credit_scoring.monitoring")
+STABILITY = "stability.json"
+ALARM = 3  # the exit code of a batch a scheduler should act on
 
 
 def existing(path: str | Path) -> Path:
@@ -41,9 +52,11 @@ def known_history(package: Package, ids: Sequence[int]) -> pd.DataFrame:
     return frame.assign(**{KEY: np.asarray(known, dtype="int64")})
 
 
-def check(current: Path, out: Path, params: Path, package_dir: Path | None) -> None:
+def check(current: Path, out: Path, params: Path, package_dir: Path | None) -> list[str]:
+    """Compare the batch with the hold-out; write the reports; return the alarms raised."""
     cfg = yaml.safe_load(existing(params).read_text())
     drift, raw_dir = cfg["drift"], Path(cfg["data"]["raw_dir"])
+    top = cfg["validate"]["top_features"]
     folder = existing(package_dir or cfg["package"]["dir"])
     package = Package.load(folder, version=Manifest.read(folder).version)
     holdout = pd.read_parquet(existing(cfg["features"]["holdout"]), columns=[KEY])[KEY]
@@ -64,6 +77,14 @@ def check(current: Path, out: Path, params: Path, package_dir: Path | None) -> N
         drift_share=drift["drift_share"],
     )
     write_report(result, out / Path(drift["html"]).name, out / Path(drift["json"]).name)
+    stability = batch_stability(
+        result,
+        names=("holdout", current.name),
+        strongest=[row["feature"] for row in top_importance(package.booster, n=top)],
+        categorical=list(package.schema.categorical),
+        bins=cfg["validate"]["psi_bins"],
+    )
+    write_json(stability, out / STABILITY)
     dataset = result.summary["dataset"]
     log.info(
         "%d of %d columns drifted, scored by %s; report in %s",
@@ -72,6 +93,11 @@ def check(current: Path, out: Path, params: Path, package_dir: Path | None) -> N
         package.version,
         out,
     )
+    for line in describe(stability):
+        log.info("%s", line)
+    for alarm in stability["alarms"]:
+        log.warning("ALARM: %s", alarm)
+    return stability["alarms"]
 
 
 def main() -> None:
@@ -83,7 +109,11 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--package", type=Path, help="the package folder (default package.dir)")
     args = parser.parse_args()
-    exit_on_input_error(lambda: check(args.current, args.out, args.params, args.package), log)
+    raised = exit_on_input_error(
+        lambda: check(args.current, args.out, args.params, args.package), log
+    )
+    if raised:
+        sys.exit(ALARM)
 
 
 if __name__ == "__main__":

@@ -246,12 +246,21 @@ def summarise(snapshot: Snapshot) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class DriftResult:
-    """A comparison: Evidently's snapshot (for the HTML), its summary, and both sets of scores."""
+    """A comparison: Evidently's snapshot (for the HTML), its summary, and both populations as
+    compared (their columns and served probability of default)."""
 
     snapshot: Snapshot
     summary: dict[str, Any]
-    reference_scores: np.ndarray
-    current_scores: np.ndarray
+    reference: pd.DataFrame
+    current: pd.DataFrame
+
+    @property
+    def reference_scores(self) -> np.ndarray:
+        return self.reference[PROBABILITY].to_numpy()
+
+    @property
+    def current_scores(self) -> np.ndarray:
+        return self.current[PROBABILITY].to_numpy()
 
 
 def compare(
@@ -297,7 +306,7 @@ def compare(
     )
     summary["left_out"] = {f"empty_in_{name}": missing for name, missing in empty.items()}
     summary["sample"] = sample.to_dict()
-    return DriftResult(snapshot, summary, scores["reference"], scores["current"])
+    return DriftResult(snapshot, summary, described["reference"], described["current"])
 
 
 def reproducible_html(html: str) -> str:

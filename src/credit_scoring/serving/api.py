@@ -76,13 +76,22 @@ class Reason(BaseModel):
     text: str
 
 
+SCORE = (
+    "the score in points (the package's scorecard): higher is safer; "
+    "offset + factor * ln((1 - probability) / probability)"
+)
+CUTOFF = "the threshold in points: refuse when score <= cutoff_score (as probability >= threshold)"
+
+
 class Decision(BaseModel):
     client_id: int | None
     probability: float = Field(description="probability of default")
+    score: float = Field(description=SCORE)
     prediction: int = Field(description="1 when the model predicts a default")
     decision: str = Field(description="refuse when probability >= threshold, else approve")
     risk_band: str
     threshold: float
+    cutoff_score: float = Field(description=CUTOFF)
     model_version: str
     reasons: list[Reason] = Field(
         description="for a refusal, up to four principal reasons (reason families), strongest first"
@@ -98,14 +107,20 @@ class Contribution(BaseModel):
     description: str
     value: float | str | None
     contribution: float = Field(description="TreeSHAP value in log-odds")
+    points: float = Field(description="the contribution in points: -factor * contribution")
     direction: str
 
 
 class Explanation(Scored):
     base_value: float = Field(description="the model's expected log-odds")
+    base_points: float = Field(
+        description="the base in points (offset - factor * base_value): base_points + the "
+        "points of every contribution is the score"
+    )
     log_odds: float = Field(description="base_value + the sum of every contribution")
     contributions: list[Contribution]
     other_contribution: float = Field(description="sum of the contributions not listed")
+    other_points: float = Field(description="sum of the points of the contributions not listed")
 
 
 class ClientRequest(BaseModel):
@@ -117,6 +132,7 @@ class BatchDecisions(BaseModel):
     request_id: str
     model_version: str
     threshold: float
+    cutoff_score: float = Field(description=CUTOFF)
     count: int
     approved: int
     refused: int

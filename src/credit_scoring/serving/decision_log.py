@@ -5,6 +5,10 @@ model and reasons. The service hands decisions to :class:`DecisionLog`, whose on
 appends them to SQLite (WAL mode): the response never waits on the disk, concurrent requests
 never interleave writes, and every committed row survives a restart. A closed log has flushed
 everything it was given. ``python -m credit_scoring.serving.decision_log`` exports it.
+
+The table is created when missing, and a column added since is added to a table made before
+it (:data:`ADDED`), nullable, so an old log keeps its rows and takes new ones: the score in
+points is NULL for decisions logged before the service gave it.
 """
 
 from __future__ import annotations
@@ -42,13 +46,18 @@ CREATE TABLE IF NOT EXISTS decisions (
     decision TEXT NOT NULL,
     risk_band TEXT NOT NULL,
     reasons TEXT NOT NULL,
+    score REAL,
     PRIMARY KEY (request_id, item)
 )
 """
+# Columns added after the first release, with their types: a log created before gets them, at
+# the end as in CREATE, so a new table and a migrated one have the same columns in one order.
+ADDED = {"score": "REAL"}
 
 
 class Entry(NamedTuple):
-    """One logged decision. ``reasons`` are the reason codes (JSON), empty unless refused.
+    """One logged decision. ``reasons`` are the reason codes (JSON), empty unless refused;
+    ``score`` the score in points.
 
     A tuple, so the writer hands it to SQLite as it is.
     """
@@ -65,6 +74,7 @@ class Entry(NamedTuple):
     decision: str
     risk_band: str
     reasons: str
+    score: float
 
 
 COLUMNS = Entry._fields
@@ -79,7 +89,7 @@ def insert_statement(rows: int) -> str:
     statement a batch rather than one a row keeps the writer from taking it back once a row.
     """
     row = f"({', '.join('?' * len(COLUMNS))})"
-    return f"INSERT INTO decisions VALUES {', '.join([row] * rows)}"
+    return f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES {', '.join([row] * rows)}"
 
 
 # hashlib lets go of the interpreter lock for 2,048 bytes or more, and the writer would then
@@ -119,6 +129,7 @@ class DecisionLog:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(CREATE)
+            migrate(db)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write, name="decision-log", daemon=True)
         self._writer.start()
@@ -158,6 +169,7 @@ class DecisionLog:
                 decision=d["decision"],
                 risk_band=d["risk_band"],
                 reasons=codes,
+                score=d["score"],
             )
 
     def _write(self) -> None:
@@ -187,6 +199,25 @@ class DecisionLog:
         """Write what is queued and stop the writer."""
         self._queue.put(self._STOP)
         self._writer.join()
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Add to a log made by an earlier version the columns added since (:data:`ADDED`).
+
+    Under the write lock, so that workers starting together on one old file add each column
+    once: the second finds it there.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        present = {row[1] for row in db.execute("PRAGMA table_info(decisions)")}
+        for name, kind in ADDED.items():
+            if name not in present:
+                db.execute(f"ALTER TABLE decisions ADD COLUMN {name} {kind}")
+                log.info("decision log: added the column %s (NULL for earlier decisions)", name)
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
 
 
 def read(path: Path) -> Iterator[dict[str, Any]]:

@@ -4,7 +4,8 @@ The package stage writes these files, and a manifest naming their version and ha
 folder that DVC versions (``models/package``). :mod:`credit_scoring.serving.store` puts that
 folder into the BentoML model store, its cache; the service (and the FastAPI baseline, and the
 tests) read it back with :meth:`Package.load`. Nothing in it is typed twice: the threshold, the
-costs and the bands are ``threshold.json`` as the threshold stage wrote it.
+costs and the bands are ``threshold.json`` as the threshold stage wrote it, and the points scale
+of the score is ``scorecard.json`` (the cut-off score is the threshold's points, not stored).
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from credit_scoring.features.transform import history_rows
 from credit_scoring.modelling.calibration import Calibration
 from credit_scoring.modelling.card import model_card
 from credit_scoring.modelling.cross_validation import top_importance
+from credit_scoring.modelling.scorecard import Scorecard
 from credit_scoring.modelling.threshold import ThresholdDecision
 from credit_scoring.serving.reasons import ReasonCodes
 from credit_scoring.serving.requests import RequestSchema
 
 MODEL, SCHEMA, THRESHOLD = "model.txt", "feature_schema.json", "threshold.json"
 INPUTS, CARD, CALIBRATION, REASONS = "inputs.json", "card.json", "calibration.json", "reasons.json"
+SCORECARD = "scorecard.json"
 KNOWN_IDS, KNOWN_HISTORY, APPLICATIONS = (
     "known_ids.npy",
     "known_history.npy",
@@ -46,6 +49,7 @@ FILES = (
     REASONS,
     SCHEMA,
     THRESHOLD,
+    SCORECARD,
     INPUTS,
     CARD,
     KNOWN_IDS,
@@ -67,6 +71,7 @@ def write_package(
     schema: FeatureSchema,
     inputs: RequestSchema,
     decision: ThresholdDecision,
+    scorecard: Scorecard,
     card: Mapping[str, Any],
     known_ids: np.ndarray,
     known_history: np.ndarray,
@@ -84,6 +89,7 @@ def write_package(
     write_json(ReasonCodes.default().to_dict(), folder / REASONS)
     write_json(schema.to_dict(), folder / SCHEMA)
     write_json(decision.to_dict(), folder / THRESHOLD)
+    write_json(scorecard.to_dict(), folder / SCORECARD)
     write_json(inputs.to_dict(), folder / INPUTS)
     write_json(dict(card), folder / CARD)
     if np.any(np.diff(known_ids) <= 0):
@@ -91,7 +97,8 @@ def write_package(
     for name, array in ((KNOWN_IDS, known_ids), (KNOWN_HISTORY, known_history)):
         with atomic_path(folder / name) as tmp, tmp.open("wb") as fh:
             np.save(fh, np.ascontiguousarray(array))
-    write_parquet(applications[[KEY, *schema.inputs]].reset_index(drop=True), folder / APPLICATIONS)
+    stored = [KEY, *schema.inputs, *schema.audited]
+    write_parquet(applications[stored].reset_index(drop=True), folder / APPLICATIONS)
     return file_hashes(folder)
 
 
@@ -103,6 +110,7 @@ def build_package(
     calibration: Calibration,
     schema: FeatureSchema,
     decision: ThresholdDecision,
+    scorecard: Scorecard,
     holdout_report: Mapping[str, Any],
     contract: Table,
     train: pd.DataFrame,
@@ -122,7 +130,8 @@ def build_package(
     scores (for the card, with ``holdout_report``); ``known_ids`` the applicants a request may
     name (development, hold-out and test), whose history ``aggregates`` holds; ``test`` the raw
     test applications (for look-up); ``contract`` the application table's contract (for the
-    request checks). The inputs are ordered most important first, as a form shows them.
+    request checks); ``scorecard`` the points scale of the score. The inputs are ordered most
+    important first, as a form shows them.
     """
     booster = lgb.Booster(model_str=model_text)
     hashes = write_package(
@@ -137,6 +146,7 @@ def build_package(
             describe=describe,
         ),
         decision=decision,
+        scorecard=scorecard,
         card=model_card(
             booster=booster,
             features=train,
@@ -259,13 +269,14 @@ def check_package(folder: Path) -> FeatureSchema:
             f"{len(schema.aggregates)} aggregates for {ids.size} applicants"
         )
     inputs = json.loads((folder / INPUTS).read_text())
-    if {f["name"] for f in inputs["fields"]} != set(schema.inputs):
+    if {f["name"] for f in inputs["fields"]} != {*schema.inputs, *schema.audited}:
         raise PackageError("inputs.json and the feature schema list different input fields")
     Calibration.from_json((folder / CALIBRATION).read_text())
     ReasonCodes.from_dict(json.loads((folder / REASONS).read_text()))
     threshold = ThresholdDecision.from_json((folder / THRESHOLD).read_text()).threshold
     if not 0.0 <= float(threshold) <= 1.0 + 1e-12:
         raise PackageError(f"threshold {threshold} is not a probability")
+    Scorecard.from_json((folder / SCORECARD).read_text())
     return schema
 
 
@@ -279,6 +290,7 @@ class Package:
     schema: FeatureSchema
     inputs: RequestSchema
     decision: ThresholdDecision
+    scorecard: Scorecard
     card: Mapping[str, Any]
     known_ids: np.ndarray
     known_history: np.ndarray
@@ -296,6 +308,7 @@ class Package:
             schema=FeatureSchema.from_json((folder / SCHEMA).read_text()),
             inputs=RequestSchema.from_dict(json.loads((folder / INPUTS).read_text())),
             decision=ThresholdDecision.from_json((folder / THRESHOLD).read_text()),
+            scorecard=Scorecard.from_json((folder / SCORECARD).read_text()),
             card=json.loads((folder / CARD).read_text()),
             known_ids=np.load(folder / KNOWN_IDS),
             known_history=np.load(folder / KNOWN_HISTORY, mmap_mode="r"),

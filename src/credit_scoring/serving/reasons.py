@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import yaml
 
@@ -113,11 +112,6 @@ class ReasonCodes:
         )
 
 
-def contributions(booster: lgb.Booster, rows: np.ndarray) -> np.ndarray:
-    """TreeSHAP contributions in log-odds, one row per applicant; the last column is the base."""
-    return booster.predict(rows, pred_contrib=True, num_threads=1)
-
-
 def _format(value: float) -> str:
     if math.isnan(value):
         return "missing"
@@ -204,6 +198,7 @@ def explanation(
     row: np.ndarray,
     contribution: np.ndarray,
     *,
+    points: np.ndarray,
     features: tuple[str, ...],
     categorical: Mapping[str, Sequence[str]],
     top_k: int,
@@ -211,9 +206,11 @@ def explanation(
     """The top-k contributions of one applicant, strongest first, and the rest summed.
 
     ``row`` is the model's feature row (category codes included), ``contribution`` that
-    applicant's row of contributions (base value last).
+    applicant's row of contributions (base value last), and ``points`` the same row on the
+    score's scale (:meth:`Scorecard.contribution_points`), given beside each log-odds value.
     """
     base, parts = float(contribution[-1]), contribution[:-1]
+    base_points, part_points = float(points[-1]), points[:-1]
     order = np.argsort(-np.abs(parts), kind="stable")
 
     def item(i: int) -> dict[str, Any]:
@@ -223,14 +220,17 @@ def explanation(
             "description": describe(name),
             "value": _shown(row[i], categorical.get(name)),
             "contribution": float(parts[i]),
+            "points": float(part_points[i]),
             "direction": "raises risk" if parts[i] > 0 else "lowers risk",
         }
 
     return {
         "base_value": base,
+        "base_points": base_points,
         "log_odds": base + float(parts.sum()),
         "contributions": [item(int(i)) for i in order[:top_k]],
         "other_contribution": float(parts[order[top_k:]].sum()),
+        "other_points": float(part_points[order[top_k:]].sum()),
     }
 
 

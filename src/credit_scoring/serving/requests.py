@@ -55,6 +55,7 @@ class Field:
     kind: str
     levels: tuple[str, ...] = ()
     description: str = ""
+    audited: bool = False  # a prohibited basis: recorded for the fair-lending audit, not scored
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "type": self.kind}
@@ -62,6 +63,8 @@ class Field:
             out["levels"] = list(self.levels)
         if self.description:
             out["description"] = self.description
+        if self.audited:
+            out["audited"] = True
         return out
 
 
@@ -78,21 +81,31 @@ class RequestSchema:
     ) -> RequestSchema:
         """The schema's inputs typed by the contract (XNA stays allowed: it means missing).
 
-        ``order`` ranks the fields (most important first); ``describe`` names one in words.
+        The audited fields are accepted too (last), so that a decision keeps them for the
+        fair-lending audit, though the model never reads them. ``order`` ranks the fields
+        (most important first); ``describe`` names one in words.
         """
         rank = {name: i for i, name in enumerate(order)}
+        inputs = sorted(schema.inputs, key=lambda n: (rank.get(n, len(rank)), n))
         fields = []
-        for name in sorted(schema.inputs, key=lambda n: (rank.get(n, len(rank)), n)):
+        for name in [*inputs, *schema.audited]:
             column = table.column(name)
             kind = {CATEGORY: "category", INT: "integer"}.get(column.dtype, "number")
-            fields.append(Field(name, kind, tuple(column.levels), describe(name)))
+            audited = name in schema.audited
+            fields.append(Field(name, kind, tuple(column.levels), describe(name), audited))
         return cls(fields)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> RequestSchema:
         return cls(
             [
-                Field(f["name"], f["type"], tuple(f.get("levels", ())), f.get("description", ""))
+                Field(
+                    f["name"],
+                    f["type"],
+                    tuple(f.get("levels", ())),
+                    f.get("description", ""),
+                    f.get("audited", False),
+                )
                 for f in raw["fields"]
             ]
         )

@@ -14,9 +14,9 @@ import numpy as np
 
 from credit_scoring.contract.tables import KEY
 from credit_scoring.features.transform import columns_from_records, transform
-from credit_scoring.modelling.calibration import predict_pd
+from credit_scoring.modelling.calibration import predict_contributions, predict_pd
 from credit_scoring.serving.package import Package
-from credit_scoring.serving.reasons import contributions, explanation, reasons
+from credit_scoring.serving.reasons import explanation, reasons
 from credit_scoring.serving.requests import Location, Problem, RequestError
 
 Applicant = tuple[Mapping[str, Any], int | None]  # raw application fields, optional SK_ID_CURR
@@ -28,6 +28,9 @@ class Scorer:
     def __init__(self, package: Package) -> None:
         self.package = package
         self.threshold = float(package.decision.threshold)
+        self.scorecard = package.scorecard
+        # "refuse when probability >= threshold" is "refuse when score <= cutoff_score".
+        self.cutoff_score = float(package.scorecard.points(self.threshold))
         self.bands = package.decision.bands
         self.version = package.version
         self._reasons = {
@@ -77,9 +80,11 @@ class Scorer:
     ) -> list[dict[str, Any]]:
         """The decision for each applicant: refuse when the probability reaches the threshold.
 
-        A refusal carries its reasons, as an adverse-action notice must. ``contributions`` are
-        the rows' own (:meth:`contributions`) when the caller has them; else they are computed
-        for the refused rows only.
+        Each carries its score in points (:class:`Scorecard`) beside the probability, and the
+        threshold's points (the cut-off score) beside the threshold; the decision itself is
+        taken on the probability. A refusal carries its reasons, as an adverse-action notice
+        must. ``contributions`` are the rows' own (:meth:`contributions`) when the caller has
+        them; else they are computed for the refused rows only.
         """
         probabilities = self.probabilities(rows)
         refused = probabilities >= self.threshold
@@ -92,39 +97,46 @@ class Scorer:
             for i, contribution in zip(at, refused_parts, strict=True):
                 given[i] = reasons(rows[i], contribution, **self._reasons)
         bands = self.bands.bands(probabilities)
+        scores = self.scorecard.points(probabilities)
         return [
             {
                 "client_id": client_id,
                 "probability": float(p),
+                "score": float(score),
                 "prediction": int(no),
                 "decision": "refuse" if no else "approve",
                 "risk_band": str(band),
                 "threshold": self.threshold,
+                "cutoff_score": self.cutoff_score,
                 "model_version": self.version,
                 "reasons": why,
             }
-            for p, no, band, client_id, why in zip(
-                probabilities, refused, bands, client_ids, given, strict=True
+            for p, score, no, band, client_id, why in zip(
+                probabilities, scores, refused, bands, client_ids, given, strict=True
             )
         ]
 
     def contributions(self, rows: np.ndarray) -> np.ndarray:
-        """TreeSHAP contributions in calibrated log-odds (base value last), one row each.
-
-        Platt scaling multiplies the log-odds by its slope and adds its intercept: so does each
-        contribution, and the base absorbs the intercept, so base plus contributions is still
-        the logit of the served probability.
-        """
-        calibration = self.package.calibration
-        scaled = contributions(self.package.booster, rows) * calibration.slope
-        scaled[:, -1] += calibration.intercept
-        return scaled
+        """TreeSHAP contributions in calibrated log-odds (base value last), one row each:
+        :func:`~credit_scoring.modelling.calibration.predict_contributions`, one thread."""
+        return predict_contributions(
+            self.package.booster, self.package.calibration, rows, threads=1
+        )
 
     def explain(self, row: np.ndarray, contribution: np.ndarray, top_k: int) -> dict[str, Any]:
-        """The ``top_k`` contributions of one applicant (a row of :meth:`contributions`)."""
+        """The ``top_k`` contributions of one applicant (a row of :meth:`contributions`).
+
+        Each in log-odds and in points; the base in points plus every contribution in points
+        is the applicant's score.
+        """
         schema = self.package.schema
         return explanation(
-            row, contribution, features=schema.features, categorical=schema.categorical, top_k=top_k
+            row,
+            contribution,
+            points=self.scorecard.contribution_points(contribution),
+            features=schema.features,
+            categorical=schema.categorical,
+            top_k=top_k,
         )
 
     def application(self, client_id: int) -> dict[str, Any]:

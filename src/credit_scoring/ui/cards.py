@@ -6,7 +6,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from credit_scoring.ui.client import ShownError
-from credit_scoring.ui.formatting import format_value, percent, policy_name, sentence
+from credit_scoring.ui.formatting import (
+    format_value,
+    percent,
+    points,
+    points_change,
+    policy_name,
+    sentence,
+)
 
 
 def error_markdown(err: ShownError) -> str:
@@ -15,12 +22,17 @@ def error_markdown(err: ShownError) -> str:
 
 
 def decision_markdown(result: Mapping[str, Any]) -> str:
-    """The decision in one heading and the figures behind it in one line."""
+    """The decision in one heading and the figures behind it in one line.
+
+    The score in points beside the probability, the threshold beside its cut-off score: the
+    same rule read both ways (a higher score is a lower risk).
+    """
     who = f"applicant {result['client_id']}" if result.get("client_id") is not None else "form"
     return (
         f"## {result['decision'].capitalize()}: probability of default "
-        f"{percent(result['probability'])}\n\n"
-        f"Threshold {percent(result['threshold'])} (refuse at or above) · risk band "
+        f"{percent(result['probability'])}, score {points(result['score'])}\n\n"
+        f"Threshold {percent(result['threshold'])} (refuse at or above) · cut-off score "
+        f"{points(result['cutoff_score'])} (refuse at or below) · risk band "
         f"**{result['risk_band']}** · model `{result['model_version']}` · {who}"
     )
 
@@ -33,7 +45,11 @@ def reasons_markdown(explanation: Mapping[str, Any]) -> str:
         ]
         return "**Principal reasons for the refusal**\n\n" + "\n".join(lines)
     helping = [c for c in explanation["contributions"] if c["contribution"] < 0][:3]
-    lines = [f"- {sentence(c['description'])} = {format_value(c['value'])}" for c in helping]
+    lines = [
+        f"- {sentence(c['description'])} = {format_value(c['value'])} "
+        f"({points_change(c['points'])})"
+        for c in helping
+    ]
     return "**Approved.** What lowered the risk most:\n\n" + "\n".join(lines)
 
 
@@ -43,12 +59,22 @@ def what_if_markdown(
     """The decision before and after the changes, the changes in words, then the new reasons."""
     return (
         f"## {before['decision'].capitalize()} → {after['decision']}: "
-        f"{percent(before['probability'])} → {percent(after['probability'])}\n\n"
+        f"{percent(before['probability'])} → {percent(after['probability'])}, score "
+        f"{before['score']:.0f} → {points(after['score'])}\n\n"
         f"Risk band {before['risk_band']} → **{after['risk_band']}** · threshold "
-        f"{percent(after['threshold'])}\n\n"
+        f"{percent(after['threshold'])} · cut-off score {points(after['cutoff_score'])}\n\n"
         + ("\n".join(f"- {n}" for n in notes) if notes else "_Nothing changed yet._")
         + "\n\n"
         + reasons_markdown(after)
+    )
+
+
+def scale_text(scorecard: Mapping[str, Any]) -> str:
+    """The points scale in one phrase: base score at base odds, and points to double them."""
+    return (
+        f"{format_value(scorecard['base_score'])} points at {format_value(scorecard['base_odds'])}"
+        f":1 good:bad odds, {format_value(scorecard['points_to_double'])} points to double "
+        "the odds (higher is safer)"
     )
 
 
@@ -65,6 +91,8 @@ def model_markdown(info: Mapping[str, Any]) -> str:
         ("AUC (out-of-fold)", f"{metrics.get('oof_auc', float('nan')):.4f}"),
         ("Default rate", percent(metrics.get("default_rate", float("nan")))),
         ("Threshold", f"{info['threshold']:.4f}: {info.get('rule', '')}"),
+        ("Cut-off score", f"{points(info['cutoff_score'])}: refuse at or below"),
+        ("Score scale", scale_text(info["scorecard"])),
         ("Refused at the threshold", percent(metrics.get("refused_share", float("nan")))),
         (
             "Costs",

@@ -11,12 +11,13 @@ from itertools import pairwise
 from typing import Any
 
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 
-from credit_scoring.ui.formatting import format_value, percent, policy_name, sentence
+from credit_scoring.ui.formatting import format_value, percent, points, policy_name, sentence
 
 TOP_K = 10  # contributions drawn; the rest are summed into one bar
 RAISES, LOWERS, NEUTRAL, INK = "#c0392b", "#1e8449", "#95a5a6", "#2c3e50"
-BAND_COLOURS = ("#abebc6", "#f9e79f", "#f5cba7", "#f1948a", "#e6b0aa")  # low to very high
+GRADE_SCALE = "RdYlGn_r"  # the risk grades from green (A, safest) to red, however many there are
 
 
 def apply_style(fig: go.Figure, title: str, height: int, **extra: Any) -> go.Figure:
@@ -34,9 +35,18 @@ def apply_style(fig: go.Figure, title: str, height: int, **extra: Any) -> go.Fig
 
 
 def gauge_figure(
-    probability: float, threshold: float, bands: Mapping[str, Any], before: float | None = None
+    probability: float,
+    threshold: float,
+    bands: Mapping[str, Any],
+    before: float | None = None,
+    *,
+    score: float,
+    cutoff_score: float,
 ) -> go.Figure:
-    """The probability as a bar across the risk bands, the threshold marked (and any change)."""
+    """The probability as a bar across the risk bands, the threshold marked (and any change).
+
+    The bar and the threshold are labelled in points too: ``score`` and ``cutoff_score``.
+    """
     edges, labels = list(bands["edges"]), list(bands["labels"])
     top = min(1.0, max(edges[-1] * 1.6, probability * 1.2, (before or 0) * 1.2))
     spans = [(lo, min(hi, top)) for lo, hi in pairwise([0.0, *edges, top]) if lo < top]
@@ -47,18 +57,25 @@ def gauge_figure(
             orientation="h",
             width=0.3,
             marker_color=INK,
-            text=[f"<b>{percent(probability)}</b>"],
+            text=[f"<b>{percent(probability)}</b> · {points(score)}"],
             textposition="outside",
             cliponaxis=False,
             hovertemplate="probability of default %{x:.2%}<extra></extra>",
         )
     )
-    for i, ((lo, hi), label) in enumerate(zip(spans, labels, strict=False)):
-        colour = BAND_COLOURS[min(i, len(BAND_COLOURS) - 1)]
-        fig.add_vrect(x0=lo, x1=hi, fillcolor=colour, opacity=0.7, line_width=0, layer="below")
+    colours = sample_colorscale(
+        GRADE_SCALE, [i / max(len(labels) - 1, 1) for i in range(len(labels))]
+    )
+    for (lo, hi), label, colour in zip(spans, labels, colours, strict=False):
+        fig.add_vrect(x0=lo, x1=hi, fillcolor=colour, opacity=0.35, line_width=0, layer="below")
         fig.add_annotation(x=(lo + hi) / 2, y=0.97, yanchor="top", text=label)
     fig.add_vline(x=threshold, line={"color": "black", "width": 3})
-    fig.add_annotation(x=threshold, y=1.0, yanchor="bottom", text=f"threshold {percent(threshold)}")
+    fig.add_annotation(
+        x=threshold,
+        y=1.0,
+        yanchor="bottom",
+        text=f"threshold {percent(threshold)} · cut-off {points(cutoff_score)}",
+    )
     if before is not None:
         fig.add_vline(x=before, line={"color": INK, "width": 2, "dash": "dot"})
         fig.add_annotation(x=before, y=0.03, yanchor="bottom", text=f"before {percent(before)}")
@@ -71,10 +88,14 @@ def gauge_figure(
 
 
 def contributions_figure(explanation: Mapping[str, Any], top_k: int = TOP_K) -> go.Figure:
-    """The strongest contributions as bars with plain-language labels; the rest summed."""
+    """The strongest contributions as bars with plain-language labels; the rest summed.
+
+    The bars are in log-odds; hovering one gives it in points too.
+    """
     items = sorted(explanation["contributions"], key=lambda c: -abs(c["contribution"]))
     shown, rest = items[:top_k], items[top_k:]
     other = explanation["other_contribution"] + sum(c["contribution"] for c in rest)
+    other_points = explanation["other_points"] + sum(c["points"] for c in rest)
     labels = [f"{sentence(c['description'])} = {format_value(c['value'])}" for c in shown]
     values = [c["contribution"] for c in shown] + [other]
     colours = [RAISES if v > 0 else LOWERS for v in values[:-1]] + [NEUTRAL]
@@ -85,9 +106,10 @@ def contributions_figure(explanation: Mapping[str, Any], top_k: int = TOP_K) -> 
             orientation="h",
             marker_color=colours,
             text=[f"{v:+.2f}" for v in values],
+            customdata=[c["points"] for c in shown] + [other_points],
             textposition="outside",
             cliponaxis=False,
-            hovertemplate="%{y}: %{x:+.3f}<extra></extra>",
+            hovertemplate="%{y}: %{x:+.3f} log-odds, %{customdata:+.1f} points<extra></extra>",
         )
     )
     low, high = min(0.0, *values), max(0.0, *values)

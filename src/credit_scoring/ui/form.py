@@ -39,6 +39,7 @@ class Field:
     type: str  # number, integer or category
     description: str
     levels: tuple[str, ...] = ()
+    audited: bool = False  # recorded for the fair-lending audit; the model never reads it
 
     @classmethod
     def from_schema(cls, item: Mapping[str, Any]) -> Field:
@@ -48,12 +49,15 @@ class Field:
             type=item["type"],
             description=item.get("description") or item["name"],
             levels=tuple(item.get("levels") or ()),
+            audited=bool(item.get("audited")),
         )
 
     @property
     def label(self) -> str:
-        """Plain words first, the Home Credit name after, for those who know the data."""
-        return f"{sentence(self.description)} ({self.name})"
+        """Plain words first, the Home Credit name after, for those who know the data; an
+        audited field says that it is not scored, so that no officer thinks it counts."""
+        audited = " - recorded for audit, never scored" if self.audited else ""
+        return f"{sentence(self.description)} ({self.name}){audited}"
 
 
 def read_fields(client: ServiceClient) -> tuple[list[Field] | None, str | None]:

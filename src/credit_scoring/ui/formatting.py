@@ -36,6 +36,16 @@ def percent(p: float) -> str:
     return f"{p:.1%}" if p >= 0.001 else f"{p:.3%}"
 
 
+def points(score: float) -> str:
+    """A score as a person reads it: whole points, as scorecards print them."""
+    return f"{score:.0f} points"
+
+
+def points_change(delta: float) -> str:
+    """A contribution in points, signed, to a tenth (most move the score by a few points)."""
+    return f"{delta:+.1f} points"
+
+
 def policy_name(key: str) -> str:
     """A trivial policy's key in words."""
     return POLICIES.get(key, key.replace("_", " "))

@@ -27,7 +27,7 @@ from credit_scoring.ui.figures import (
     importance_figure,
 )
 from credit_scoring.ui.form import Field, as_text, form_features, form_values, parse_client_id
-from credit_scoring.ui.formatting import percent
+from credit_scoring.ui.formatting import percent, points
 from credit_scoring.ui.what_if import KNOBS, apply_knobs
 
 SCORE_OUTPUTS = 8  # decision, gauge, drivers, reasons, answer, applicant, compare text and figure
@@ -101,7 +101,13 @@ class Handlers:
         shown = {**explanation, "contributions": explanation["contributions"][:TOP_K]}
         return (
             decision_markdown(explanation),
-            gauge_figure(explanation["probability"], explanation["threshold"], info["risk_bands"]),
+            gauge_figure(
+                explanation["probability"],
+                explanation["threshold"],
+                info["risk_bands"],
+                score=explanation["score"],
+                cutoff_score=explanation["cutoff_score"],
+            ),
             contributions_figure(explanation),
             reasons_markdown(explanation),
             shown,
@@ -152,7 +158,12 @@ class Handlers:
             return (error_markdown(err), None, None, None)
         summary = what_if_markdown(before, after, notes)
         gauge = gauge_figure(
-            after["probability"], after["threshold"], info["risk_bands"], before["probability"]
+            after["probability"],
+            after["threshold"],
+            info["risk_bands"],
+            before["probability"],
+            score=after["score"],
+            cutoff_score=after["cutoff_score"],
         )
         return (summary, gauge, contributions_figure(after), {"before": before, "after": after})
 
@@ -180,5 +191,6 @@ class Handlers:
         form = "" if self.has_form else " The form appears once the app has the schema."
         return (
             f"Connected to the scoring service at {self.client.url}: model "
-            f"`{info['name']}:{info['version']}`, threshold {percent(info['threshold'])}.{form}"
+            f"`{info['name']}:{info['version']}`, threshold {percent(info['threshold'])} "
+            f"(cut-off score {points(info['cutoff_score'])}).{form}"
         )
