@@ -3,7 +3,10 @@
 ``bentoml serve service:CreditScoring`` serves the package the ``package`` stage saved in the
 BentoML model store. Requests carry an applicant's raw application fields (categories as their
 strings) and optionally the ``client_id`` (SK_ID_CURR) of a known applicant, whose credit history
-aggregates come from the package. Every decision is appended to the decision log.
+aggregates come from the package. No decision leaves before its record is committed to the
+decision record (:mod:`credit_scoring.serving.records`); a request whose record fails gets 503
+and no decision. A scored application is a recommendation (approve, refuse or refer); a credit
+officer's final decision on it is recorded through ``/decide``.
 
 The settings are ``CREDIT_SCORING_*`` environment variables, listed in
 :mod:`credit_scoring.serving.settings`; the request and response models, the answers and the body
@@ -12,6 +15,8 @@ limit are :mod:`credit_scoring.serving.api`.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import gc
 import os
 import uuid
@@ -28,6 +33,8 @@ from credit_scoring.serving.api import (
     BodyLimit,
     ClientRequest,
     Explanation,
+    FinalDecision,
+    FinalDecisionRequest,
     Scored,
     ScoreRequest,
     answer,
@@ -35,9 +42,17 @@ from credit_scoring.serving.api import (
     batch_request,
     explain_request,
     startup,
+    unrecorded,
 )
-from credit_scoring.serving.decision_log import DecisionLog
 from credit_scoring.serving.package import Package
+from credit_scoring.serving.records import (
+    Provenance,
+    RecordError,
+    RecordLog,
+    decision_records,
+    final_record,
+    now,
+)
 from credit_scoring.serving.requests import Problem, RequestError
 from credit_scoring.serving.scorer import Applicant, Scorer
 
@@ -62,13 +77,17 @@ BatchRequest = batch_request(SETTINGS.max_batch)
     },
 )
 class CreditScoring:
-    """Scores loan applicants; loads its package once per worker, logs every decision."""
+    """Scores loan applicants; loads its package once per worker, records every decision."""
 
     model = MODEL
 
     def __init__(self) -> None:
-        self.scorer = Scorer(Package.load(Path(self.model.path), version=self.model.tag.version))
-        self.decisions = DecisionLog(SETTINGS.decision_log)
+        package = Package.load(Path(self.model.path), version=self.model.tag.version)
+        self.scorer = Scorer(package)
+        self.provenance = Provenance(package.version, package.files, package.reasons.version)
+        self.records = RecordLog(
+            SETTINGS.decision_log, SETTINGS.record_timeout, SETTINGS.record_max_bytes
+        )
         self.stored_at = self.model.info.creation_time.isoformat(timespec="seconds")
         # What is loaded by now lives as long as the worker. Out of the collector's sight, it
         # no longer costs a full collection (160 ms over some 200,000 objects) every few
@@ -77,7 +96,46 @@ class CreditScoring:
 
     @bentoml.on_shutdown
     def close(self) -> None:
-        self.decisions.close()
+        self.records.close()
+
+    def _submit(
+        self,
+        request_id: str,
+        endpoint: str,
+        applicants: list[Applicant],
+        decisions: list[dict[str, Any]],
+        simulation: bool,
+    ) -> concurrent.futures.Future:
+        """Queue the request's records for the next group commit."""
+        return self.records.submit(
+            decision_records(
+                request_id=request_id,
+                endpoint=endpoint,
+                simulation=simulation,
+                applicants=applicants,
+                decisions=decisions,
+                provenance=self.provenance,
+                time=now(),
+            )
+        )
+
+    async def _recorded(self, future: concurrent.futures.Future) -> None:
+        """Wait, off the event loop's back, until the records are committed; else RecordError."""
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(future), SETTINGS.record_timeout)
+        except TimeoutError:
+            raise RecordError(
+                f"the record was not committed within {SETTINGS.record_timeout} s"
+            ) from None
+
+    @staticmethod
+    def _recorded_sync(future: concurrent.futures.Future) -> None:
+        try:
+            future.result(timeout=SETTINGS.record_timeout)
+        except concurrent.futures.TimeoutError:
+            raise RecordError(
+                f"the record was not committed within {SETTINGS.record_timeout} s"
+            ) from None
 
     def _decide(
         self, applicants: list[Applicant], batch: bool = False
@@ -88,18 +146,25 @@ class CreditScoring:
         return rows, decisions
 
     @bentoml.api(input_spec=ScoreRequest, output_spec=Scored)
-    async def predict(self, features: dict[str, Any], client_id: int | None = None) -> Response:
-        """Probability of default, score in points, decision and risk band for one applicant."""
+    async def predict(
+        self, features: dict[str, Any], client_id: int | None = None, simulation: bool = False
+    ) -> Response:
+        """Probability of default, score in points, recommendation and grade for one applicant."""
         applicants, request_id = [(features, client_id)], uuid.uuid4().hex
         try:
             _, decisions = self._decide(applicants)
         except RequestError as err:
             return bad_request(err)
-        self.decisions.append(request_id, "predict", applicants, decisions)
-        return answer({**decisions[0], "request_id": request_id})
+        try:
+            await self._recorded(
+                self._submit(request_id, "predict", applicants, decisions, simulation)
+            )
+        except RecordError as err:
+            return unrecorded(request_id, err)
+        return answer({**decisions[0], "request_id": request_id, "simulation": simulation})
 
     @bentoml.api(input_spec=BatchRequest, output_spec=BatchDecisions)
-    def predict_batch(self, applicants: list[ScoreRequest]) -> Response:
+    def predict_batch(self, applicants: list[ScoreRequest], simulation: bool = False) -> Response:
         """Many applicants in one call (at most CREDIT_SCORING_MAX_BATCH); results keep order."""
         if len(applicants) > SETTINGS.max_batch:
             return bad_request(
@@ -112,17 +177,24 @@ class CreditScoring:
                 ]
             )
         inputs = [(a.features, a.client_id) for a in applicants]
+        simulated = simulation or any(a.simulation for a in applicants)  # one marked: all are
         request_id, decisions = uuid.uuid4().hex, []
         if inputs:
             try:
                 _, decisions = self._decide(inputs, batch=True)
             except RequestError as err:
                 return bad_request(err)
-            self.decisions.append(request_id, "predict_batch", inputs, decisions)
+            try:
+                self._recorded_sync(
+                    self._submit(request_id, "predict_batch", inputs, decisions, simulated)
+                )
+            except RecordError as err:
+                return unrecorded(request_id, err)
         refused = sum(d["prediction"] for d in decisions)
         return answer(
             {
                 "request_id": request_id,
+                "simulation": bool(inputs) and simulated,
                 "model_version": self.scorer.version,
                 "threshold": self.scorer.threshold,
                 "cutoff_score": self.scorer.cutoff_score,
@@ -135,9 +207,13 @@ class CreditScoring:
 
     @bentoml.api(input_spec=ExplainRequest, output_spec=Explanation)
     async def explain(
-        self, features: dict[str, Any], client_id: int | None = None, top_k: int = 10
+        self,
+        features: dict[str, Any],
+        client_id: int | None = None,
+        top_k: int = 10,
+        simulation: bool = False,
     ) -> Response:
-        """The decision with its TreeSHAP contributions and, for a refusal, the reasons."""
+        """The recommendation with its TreeSHAP contributions and, for a refusal, the reasons."""
         applicants, request_id = [(features, client_id)], uuid.uuid4().hex
         try:
             rows = self.scorer.rows(applicants)
@@ -145,9 +221,64 @@ class CreditScoring:
             return bad_request(err)
         contributions = self.scorer.contributions(rows)
         decisions = self.scorer.decisions(rows, [client_id], contributions)
-        self.decisions.append(request_id, "explain", applicants, decisions)
+        try:
+            await self._recorded(
+                self._submit(request_id, "explain", applicants, decisions, simulation)
+            )
+        except RecordError as err:
+            return unrecorded(request_id, err)
         explained = self.scorer.explain(rows[0], contributions[0], top_k)
-        return answer({**decisions[0], "request_id": request_id, **explained})
+        return answer(
+            {**decisions[0], "request_id": request_id, "simulation": simulation, **explained}
+        )
+
+    @bentoml.api(input_spec=FinalDecisionRequest, output_spec=FinalDecision)
+    def decide(
+        self,
+        request_id: str,
+        officer_id: str,
+        decision: str,
+        reason: str,
+        item: int = 0,
+        note: str = "",
+    ) -> Response:
+        """A credit officer's final decision on a recorded recommendation, kept beside it."""
+        reasons = dict(self.scorer.package.reasons.overrides)
+        if reason not in reasons:
+            return bad_request(
+                [Problem(("reason",), f"{reason!r} is not one of {list(reasons)}", "unknown")]
+            )
+        recommended = self.records.find(request_id, item)
+        if recommended is None:
+            return bad_request(
+                [
+                    Problem(
+                        ("request_id",),
+                        f"no recorded recommendation {request_id} (item {item})",
+                        "not_found",
+                    )
+                ],
+                status=404,
+            )
+        if recommended["kind"] == "simulation":
+            return bad_request(
+                [Problem(("request_id",), "a simulation is not a decision to take", "simulation")]
+            )
+        final = final_record(
+            recommended,
+            request_id=uuid.uuid4().hex,
+            officer_id=officer_id,
+            decision=decision,
+            reason=reason,
+            reason_text=reasons[reason],
+            note=note,
+            time=now(),
+        )
+        try:
+            self._recorded_sync(self.records.submit([final]))
+        except RecordError as err:
+            return unrecorded(final["request_id"], err)
+        return answer({k: v for k, v in final.items() if k not in ("kind", "item")})
 
     @bentoml.api
     def model_info(self) -> dict[str, Any]:
@@ -171,6 +302,10 @@ class CreditScoring:
             "cost_per_applicant": decision.chosen.cost_per_applicant,
             "policies": {k: v.cost_per_applicant for k, v in decision.policies.items()},
             "risk_bands": decision.bands.to_dict(),
+            "refer": decision.refer.to_dict(),
+            "override_reasons": [
+                {"code": code, "text": text} for code, text in package.reasons.overrides
+            ],
             "metrics": card["metrics"],
             "feature_count": len(package.schema.features),
             "input_count": len(package.schema.inputs),

@@ -193,7 +193,9 @@ def load_applicants(tag: str) -> tuple[list[int], Scorer]:
     if stored is None:
         raise SystemExit(f"model {tag} is not in the BentoML model store")
     scorer = Scorer(Package.load(Path(stored.path), version=stored.tag.version))
-    return [int(i) for i in scorer.package.applications.index], scorer
+    # Applicants without an amount a decision needs would be refused with a 400: leave them out.
+    stated = scorer.package.applications[list(scorer.package.inputs.required)].notna().all(axis=1)
+    return [int(i) for i in scorer.package.applications.index[stated]], scorer
 
 
 def workload(tag: str, applicants: int, batch_size: int) -> Workload:
@@ -346,7 +348,7 @@ async def soak(settings: Settings, work: Workload, args: argparse.Namespace) -> 
     logged = None
     if decision_log is not None and decision_log.exists():  # the server has flushed on stop
         with contextlib.closing(sqlite3.connect(decision_log)) as db:
-            logged = db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+            logged = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
     return {
         "seconds": load.elapsed,
         "requests": sum(load.statuses.values()),

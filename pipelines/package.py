@@ -47,6 +47,7 @@ def main(params: Params) -> None:
             known_ids=np.concatenate(known).astype("int64"),
             name=cfg["name"],
             contract=load_contract()["application_train"],
+            required=cfg["required"],
             data={k: v for k, v in params["data"].items() if k not in ("raw_dir", "summary")},
             compare=cfg["compare"],
             importance_top=cfg["importance_top"],

@@ -24,7 +24,12 @@ def main(params: Params) -> None:
     y, p = oof_scores(read_parquet(train["oof"]), name=train["oof"])
     scored = read_parquet(train["holdout"])
     decision = ThresholdDecision.choose(
-        y, p, cost_fn=cfg["fn"], cost_fp=cfg["fp"], grades=cfg["grades"]
+        y,
+        p,
+        cost_fn=cfg["fn"],
+        cost_fp=cfg["fp"],
+        grades=cfg["grades"],
+        refer_odds=cfg["refer_odds"],
     )
 
     # The final report, once the threshold is chosen: the one place the hold-out's labels are read.

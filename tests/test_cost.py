@@ -196,6 +196,7 @@ def stage_folder(workdir: Path, oof: pd.DataFrame | None) -> Path:
             "curve_points": 50,
             "calibration_bins": 10,
             "grades": 10,
+            "refer_odds": 1.2,
             "out": "models/threshold.json",
             "holdout": "reports/holdout.json",
             "live_dir": "dvclive/threshold",

@@ -55,6 +55,18 @@ def test_local_source_writes_every_table_and_a_summary(kaggle_dir, tmp_path, syn
             lambda f: f.assign(TARGET=f.TARGET.where(f.index != 5, 2)),
             "application_train.TARGET: values must be in [0, 1]",
         ),
+        (  # a hard limit: a normalised score is in [0, 1]
+            "application_train",
+            lambda f: f.assign(EXT_SOURCE_2=f.EXT_SOURCE_2.where(f.index != 3, 7.0)),
+            "application_train.EXT_SOURCE_2: values must be in [0, 1], 1 bad value(s), "
+            "first 7.0 at row 3",
+        ),
+        (  # born after the application
+            "application_test",
+            lambda f: f.assign(DAYS_BIRTH=f.DAYS_BIRTH.where(f.index != 0, 500)),
+            "application_test.DAYS_BIRTH: values must be in [-36525, -6574.5], 1 bad value(s), "
+            "first 500 at row 0",
+        ),
         (
             "previous_application",
             lambda f: pd.concat([f, f.head(1)]),

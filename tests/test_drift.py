@@ -20,6 +20,7 @@ from credit_scoring.monitoring.drift import (
     empty_columns,
     score_histogram,
 )
+from credit_scoring.serving.records import RecordLog, final_record
 from credit_scoring.sources.synthetic import generate
 from tests.support.stages import run_module, run_stage, write_params
 
@@ -49,9 +50,9 @@ MONITORING = "reports/monitoring/batch"
 REMOTE = re.compile(r"<(?:script|link|img)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//", re.I)
 
 
-def check_batch(workdir: Path, batch: str, out: str) -> subprocess.CompletedProcess:
+def check_batch(workdir: Path, batch: str, out: str, *more: str) -> subprocess.CompletedProcess:
     """The batch check a user runs after deployment, as they run it: a command, not a stage."""
-    args = ("--current", batch, "--out", out)
+    args = ("--current", batch, "--out", out, *more)
     return run_module("credit_scoring.monitoring", workdir, *args, timeout=300)
 
 
@@ -181,6 +182,28 @@ def test_an_unshifted_batch_does_not_drift(unshifted_report, workdir):
     assert refusal["change"] == pytest.approx(refusal["current"] - refusal["reference"])
     assert abs(refusal["change"]) <= 0.05 and not refusal["flagged"]
     assert 0 < len(stability["characteristics"]) <= 20
+
+
+def test_the_report_shows_the_override_rate_by_grade_from_the_record(workdir):
+    """Two recommendations in grade B, one overruled by an officer; a simulation never counts."""
+    log = RecordLog(workdir / "decisions.sqlite3")
+    base = {"item": 0, "model_version": "v", "probability": 0.1, "score": 560.0,
+            "decision": "refuse", "recommendation": "refuse", "risk_band": "B",
+            "time": "2026-11-29T00:00:00+00:00"}  # fmt: skip
+    made = [{**base, "kind": kind, "request_id": f"{i:032x}"}
+            for i, kind in enumerate(["decision", "decision", "simulation"])]  # fmt: skip
+    final = final_record(made[0], request_id="f" * 32, officer_id="o", decision="approve",
+                         reason="OTHER", reason_text="t", note="", time=base["time"])  # fmt: skip
+    log.submit([*made, final]).result(timeout=30)
+    log.close()
+    out = "reports/monitoring/oversight"
+    done = check_batch(workdir, "batch.csv", out, "--records", "decisions.sqlite3")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((workdir / out / "oversight.json").read_text()) == [
+        {"risk_band": "B", "recommendations": 2, "final_decisions": 1, "overrides": 1,
+         "override_rate": 1.0}
+    ]  # fmt: skip
+    assert "grade B: 2 recommendations, 1 final decisions, 1 overridden (100.0%)" in done.stderr
 
 
 def test_a_shifted_batch_exits_with_an_alarm_a_scheduler_can_act_on(workdir):

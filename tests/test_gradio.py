@@ -237,12 +237,38 @@ def test_what_if_moves_the_score_and_the_reasons(ui, service, scored):
     drivers_before = [c["contribution"] for c in first[ANSWER]["contributions"]]
     assert [c["contribution"] for c in after["contributions"]] != drivers_before
     assert json.loads(gauge["plot"])["data"] and json.loads(drivers["plot"])["data"]
+    assert before["simulation"] is True and after["simulation"] is True  # what-ifs are marked
     bad = list(knobs)
     bad[0] = "1.5"
     summary, *_ = ui.predict(applicant, *bad, api_name="/what_if")
     assert "1.5 is outside 0 to 1" in summary
     summary, *_ = ui.predict(None, *knobs, api_name="/what_if")
     assert "Score an applicant first" in summary
+
+
+def test_an_officer_overrules_the_model_on_the_screen(ui, service, scored):
+    """The screen shows the model's recommendation; the officer's final decision, made on the
+    screen, is recorded by the service beside it and shown apart from it."""
+    client_id = int(scored["client_id"].iloc[0])  # the riskiest: the model recommends refusal
+    out = ui.predict(str(client_id), api_name="/score_by_id")
+    recommended = out[ANSWER]
+    assert recommended["simulation"] is False
+    assert f"**Model recommendation: {recommended['recommendation']}**" in out[DECISION]
+    assert recommended["request_id"] in out[DECISION]
+    final = ui.predict(
+        recommended, "officer-42", "approve", "ADDITIONAL_COLLATERAL", "guarantor signed",
+        api_name="/decide",
+    )  # fmt: skip
+    overrides = recommended["recommendation"] == "refuse"
+    verdict = "overrides the model's recommendation" if overrides else "decides the referral"
+    assert final.startswith("### Officer's final decision: approve")
+    assert f"officer-42 {verdict} ({recommended['recommendation']})" in final
+    assert "guarantor signed" in final and "`ADDITIONAL_COLLATERAL`" in final
+    missing = ui.predict(recommended, "", "approve", None, "", api_name="/decide")
+    assert "Give the officer id, reason" in missing
+    # The reasons the dropdown offers are the package's, as the model card lists them.
+    info = post(service, "model_info", {})
+    assert "ADDITIONAL_COLLATERAL" in {r["code"] for r in info["override_reasons"]}
 
 
 def test_model_tab_is_the_service_model_card(ui, service):

@@ -1,11 +1,7 @@
-"""Unit tests of the service's parts: validation, plain-language names, versions, the log."""
+"""Unit tests of the service's parts: validation, plain-language names, versions, settings."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pydantic
@@ -13,13 +9,6 @@ import pytest
 
 from credit_scoring.features.descriptions import describe
 from credit_scoring.serving.api import explain_request
-from credit_scoring.serving.decision_log import (
-    HASH_PIECE,
-    ROWS_PER_INSERT,
-    DecisionLog,
-    export,
-    input_hash,
-)
 from credit_scoring.serving.package import package_version
 from credit_scoring.serving.requests import Field, RequestSchema
 from credit_scoring.serving.settings import Settings, SettingsError
@@ -84,126 +73,6 @@ def test_version_follows_the_content():
     assert package_version(a) != package_version({**a, "model.txt": "3" * 64})
 
 
-def test_decision_log_keeps_every_concurrent_decision(tmp_path):
-    db = tmp_path / "log.sqlite3"
-    log = DecisionLog(db)
-    decision = {
-        "model_version": "v1",
-        "threshold": 0.1,
-        "probability": 0.2,
-        "score": 527.5,
-        "decision": "refuse",
-        "risk_band": "high",
-    }
-
-    reasoned = {**decision, "reasons": [{"code": "A", "text": "a reason"}]}
-
-    def one(i: int) -> None:
-        log.append(f"r{i}", "predict", [({"AMT_CREDIT": i}, None)] * 2, [reasoned, decision])
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(one, range(500)))
-    log.close()
-    with sqlite3.connect(db) as conn:
-        assert conn.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT request_id) FROM decisions"
-        ).fetchone() == (1000, 500)
-        row = conn.execute(
-            "SELECT input_hash, reasons, score FROM decisions WHERE request_id='r7' AND item=0"
-        ).fetchone()
-    assert row == (input_hash({"AMT_CREDIT": 7}, None), json.dumps(["A"]), 527.5)
-    reopened = DecisionLog(db)  # a restart appends to what is there
-    reopened.append("again", "explain", [({}, 5)], [decision])
-    reopened.close()
-    with (tmp_path / "out.jsonl").open("w") as out:
-        assert export(db, "jsonl", out) == 1001
-    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 1001
-
-
-def test_input_hash_is_sha256_of_sorted_compact_json():
-    features = {f"FIELD_{i:03d}": i * 1.5 for i in reversed(range(300))}
-    canonical = json.dumps({"features": features, "client_id": 3}, sort_keys=True)
-    compact = canonical.replace(", ", ",").replace(": ", ":").encode()
-    assert len(compact) > 2 * HASH_PIECE  # hashed in pieces
-    assert input_hash(features, 3) == hashlib.sha256(compact).hexdigest()
-    assert input_hash(features, 3) != input_hash({**features, "FIELD_000": 1.0}, 3)
-
-
-def test_decision_log_writes_a_batch_larger_than_one_insert(tmp_path):
-    db = tmp_path / "log.sqlite3"
-    log = DecisionLog(db)
-    count = ROWS_PER_INSERT * 2 + 7
-    decision = {
-        "model_version": "v1",
-        "threshold": 0.1,
-        "probability": 0.05,
-        "score": 572.4,
-        "decision": "approve",
-        "risk_band": "low",
-    }
-    log.append(
-        "big", "predict_batch", [({"AMT_CREDIT": i}, i) for i in range(count)], [decision] * count
-    )
-    log.close()
-    with sqlite3.connect(db) as conn:
-        assert conn.execute(
-            "SELECT COUNT(*), MIN(item), MAX(item), SUM(client_id) FROM decisions"
-        ).fetchone() == (
-            count,
-            0,
-            count - 1,
-            count * (count - 1) // 2,
-        )
-
-
-# The table as the first release created it, before decisions carried a score.
-FIRST_RELEASE = """
-CREATE TABLE decisions (
-    request_id TEXT NOT NULL, item INTEGER NOT NULL, time TEXT NOT NULL,
-    endpoint TEXT NOT NULL, model_version TEXT NOT NULL, threshold REAL NOT NULL,
-    input_hash TEXT NOT NULL, client_id INTEGER, probability REAL NOT NULL,
-    decision TEXT NOT NULL, risk_band TEXT NOT NULL, reasons TEXT NOT NULL,
-    PRIMARY KEY (request_id, item)
-)
-"""
-
-
-def test_a_log_from_before_the_score_gets_its_column_and_keeps_its_rows(tmp_path):
-    old = tmp_path / "old.sqlite3"
-    with sqlite3.connect(old) as conn:
-        conn.execute(FIRST_RELEASE)
-        conn.execute(
-            "INSERT INTO decisions VALUES "
-            "('before', 0, '2024-01-01T00:00:00', 'predict', 'v0', 0.1, 'h', NULL, 0.2, "
-            "'refuse', 'high', '[]')"
-        )
-    decision = {
-        "model_version": "v1",
-        "threshold": 0.1,
-        "probability": 0.05,
-        "score": 572.4,
-        "decision": "approve",
-        "risk_band": "low",
-    }
-    for i in range(2):  # a second start finds the column there
-        log = DecisionLog(old)
-        log.append(f"after{i}", "predict", [({}, None)], [decision])
-        log.close()
-    new = tmp_path / "new.sqlite3"
-    DecisionLog(new).close()
-
-    def columns(path: Path) -> list[tuple]:
-        with sqlite3.connect(path) as conn:
-            return [row[1:] for row in conn.execute("PRAGMA table_info(decisions)")]
-
-    assert columns(old) == columns(new)  # a migrated log is a new one, column for column
-    with sqlite3.connect(old) as conn:
-        rows = conn.execute("SELECT request_id, score FROM decisions ORDER BY time").fetchall()
-    assert rows == [("before", None), ("after0", 572.4), ("after1", 572.4)]
-    with (tmp_path / "out.csv").open("w", newline="") as out:
-        assert export(old, "csv", out) == 3
-
-
 def test_settings_default_when_unset_or_empty():
     assert Settings.from_env({}) == Settings.from_env({"CREDIT_SCORING_MAX_BATCH": " "})
     assert Settings.from_env({}) == Settings(
@@ -228,10 +97,16 @@ def test_settings_read_every_variable():
         "CREDIT_SCORING_ACCESS_LOG": "True",
         "CREDIT_SCORING_METRICS": "0",
         "CREDIT_SCORING_TRACE_RATE": "0.25",
+        "CREDIT_SCORING_RECORD_TIMEOUT": "2.5",
+        "CREDIT_SCORING_RECORD_MAX_MB": "1",
+        "CREDIT_SCORING_RETENTION_MONTHS": "84",
     }
     assert Settings.from_env(env) == Settings(
         model_tag="credit_scoring:0123abcd",
         decision_log=Path("/var/log/decisions.sqlite3"),
+        record_timeout=2.5,
+        record_max_bytes=2**20,
+        retention_months=84,
         max_batch=50,
         max_body_bytes=2**19,
         workers=4,
@@ -256,6 +131,8 @@ def test_settings_read_every_variable():
         ("METRICS", "on", "use true or false"),
         ("TRACE_RATE", "1.5", "expected a share from 0 to 1"),
         ("TRACE_RATE", "nan", "expected a share from 0 to 1"),
+        ("RECORD_TIMEOUT", "0", "expected a positive number of seconds"),
+        ("RETENTION_MONTHS", "two years", "expected a whole number of at least 1"),
     ],
 )
 def test_a_bad_setting_names_its_variable_and_what_it_takes(name, value, expected):

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import subprocess
 import sys
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +28,6 @@ from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.modelling.calibration import Calibration, predict_pd
 from credit_scoring.modelling.scorecard import Scorecard
 from credit_scoring.modelling.threshold import RiskBands
-from credit_scoring.serving.decision_log import input_hash
 from tests.support.servers import Server
 
 pytestmark = pytest.mark.slow
@@ -375,58 +376,59 @@ def test_operators_get_health_and_metrics_and_no_access_log_by_default(service, 
     assert "path=/predict," not in service.log.read_text()
 
 
-def export(db: Path) -> list[dict]:
-    done = subprocess.run(
-        [sys.executable, "-m", "credit_scoring.serving.decision_log", str(db), "--format", "jsonl"],
+def audit(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The auditor's command, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "credit_scoring.serving.audit", *args],
         capture_output=True,
         text=True,
-        check=True,
+        env=env,
+        timeout=300,
     )
+
+
+def exported(db: Path, *options: str) -> list[dict]:
+    done = audit("export", str(db), "--format", "jsonl", *options)
+    assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
-def test_decision_log_is_complete_under_concurrency_across_restarts_and_workers(
-    packaged, run, tmp_path
-):
+def test_every_decision_is_recorded_before_its_answer_and_replays_exactly(packaged, run, tmp_path):
+    """200 decisions over predict, predict_batch and explain, from 16 connections and then two
+    workers: each answer's record is committed by the time the answer arrives, the chain stays
+    valid across processes, and the audit replays every one from its record alone."""
     db = tmp_path / "decisions.sqlite3"
     env = {**packaged["env"], "CREDIT_SCORING_DECISION_LOG": str(db)}
-    sample = run["applications"].head(40)
+    sample = run["applications"].head(50)
     bodies = [
-        {"features": f, "client_id": int(i)}
-        for f, i in zip(records(sample), sample[KEY], strict=True)
+        {"features": f, "client_id": int(i) if n % 2 else None}
+        for n, (f, i) in enumerate(zip(records(sample), sample[KEY], strict=True))
     ]
+
+    def answered_and_recorded(server: Server, endpoint: str, body: dict) -> dict:
+        answer = post(server, endpoint, body).json()
+        with sqlite3.connect(db) as conn:  # read the moment the answer is in: no waiting
+            found = conn.execute(
+                "SELECT COUNT(*) FROM records WHERE request_id = ?", (answer["request_id"],)
+            ).fetchone()[0]
+        assert found == len(answer.get("results", [answer]))
+        return answer
+
     server = Server(env, tmp_path / "first.log").start()
     try:
         with ThreadPoolExecutor(16) as pool:
-            answers = list(pool.map(lambda b: post(server, "predict", b).json(), bodies * 4))
-        explanation = post(server, "explain", bodies[0]).json()
+            answers = list(
+                pool.map(lambda b: answered_and_recorded(server, "predict", b), bodies * 2)
+            )
+        answers.append(answered_and_recorded(server, "explain", bodies[1]))
     finally:
         server.stop()
-    logged = export(db)
-    assert len(logged) == len(answers) + 1
-    by_id = {row["request_id"]: row for row in logged}
-    assert len(by_id) == len(logged)
-    for body, answer in zip(bodies * 4, answers, strict=True):
-        row = by_id[answer["request_id"]]
-        assert row["probability"] == answer["probability"]
-        assert row["score"] == answer["score"]
-        assert row["decision"] == answer["decision"]
-        assert row["model_version"] == answer["model_version"]
-        assert row["threshold"] == answer["threshold"]
-        assert row["input_hash"] == input_hash(body["features"], body["client_id"])
-        assert row["endpoint"] == "predict"
-    assert json.loads(by_id[explanation["request_id"]]["reasons"]) == [
-        r["code"] for r in explanation["reasons"]
-    ]
-
-    # Restarted with two workers: two processes, each with its writer, append to one file.
-    # The access log, turned on, tells which worker answered.
     two = {**env, "CREDIT_SCORING_WORKERS": "2", "CREDIT_SCORING_ACCESS_LOG": "true"}
     again = Server(two, tmp_path / "second.log").start()
     try:
-        batch = post(again, "predict_batch", {"applicants": bodies[:3]}).json()
+        batch = answered_and_recorded(again, "predict_batch", {"applicants": bodies[:49]})
         with ThreadPoolExecutor(16) as pool:
-            more = list(pool.map(lambda b: post(again, "predict", b).json(), bodies * 2))
+            more = list(pool.map(lambda b: post(again, "predict", b).json(), bodies + bodies[:40]))
     finally:
         again.stop()
     served_by = {
@@ -434,19 +436,125 @@ def test_decision_log_is_complete_under_concurrency_across_restarts_and_workers(
         for line in (tmp_path / "second.log").read_text().splitlines()
         if "path=/predict," in line and "status=200," in line
     }
-    assert served_by == {"1", "2"}
-    after = export(db)
-    assert len(after) == len(logged) + 3 + len(more)
-    rows = [r for r in after if r["request_id"] == batch["request_id"]]
-    assert [r["item"] for r in rows] == [0, 1, 2]
-    assert {a["request_id"] for a in more} <= {r["request_id"] for r in after}
-    csv = subprocess.run(
-        [sys.executable, "-m", "credit_scoring.serving.decision_log", str(db), "--format", "csv"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    assert csv[0].startswith("request_id,item,time") and len(csv) == len(after) + 1
+    assert served_by == {"1", "2"}  # two processes appended to one chain
+
+    logged = exported(db)
+    assert len(logged) == len(answers) + 49 + len(more) == 240
+    by_id = {(r["request_id"], r["item"]): r for r in logged}
+    for body, answer in zip(bodies * 2, answers, strict=False):
+        record = by_id[(answer["request_id"], 0)]
+        assert record["input"] == body["features"] and record["client_id"] == body["client_id"]
+        for key in ("probability", "score", "threshold", "cutoff_score", "risk_band"):
+            assert record[key] == answer[key], key
+        assert record["recommendation"] == answer["recommendation"]
+        assert record["reasons"] == answer["reasons"]  # texts and codes
+        assert record["package"]["version"] == answer["model_version"]
+        assert (record["history"] is None) == (body["client_id"] is None)
+    assert [r["item"] for r in logged if r["request_id"] == batch["request_id"]] == list(range(49))
+    verified = audit("verify", str(db))
+    assert verified.returncode == 0 and "240 records, chain valid" in verified.stderr
+    replayed = audit("replay", str(db), env=packaged["env"])  # the package from the store
+    assert replayed.returncode == 0, replayed.stderr[-3000:]
+    assert "240 decisions replayed, 0 differences" in replayed.stderr
+
+
+def test_a_failed_write_is_a_503_and_no_decision_goes_unrecorded(packaged, run, tmp_path):
+    """A full store (a quota standing in for a full disk) and a store locked by another
+    process: each request gets its decision with its record, or a 503 and neither."""
+    db = tmp_path / "decisions.sqlite3"
+    env = {
+        **packaged["env"],
+        "CREDIT_SCORING_DECISION_LOG": str(db),
+        "CREDIT_SCORING_RECORD_MAX_MB": "0.25",
+        "CREDIT_SCORING_RECORD_TIMEOUT": "1",
+    }
+    body = {"features": records(run["applications"].head(1))[0]}
+    server = Server(env, tmp_path / "server.log").start()
+    try:
+        answers = [post(server, "predict", body) for _ in range(200)]
+        with sqlite3.connect(db, isolation_level=None) as lock:
+            lock.execute("BEGIN EXCLUSIVE")  # another process holds the store
+            locked = post(server, "predict", body)
+            lock.execute("ROLLBACK")
+    finally:
+        server.stop()
+    statuses = Counter(a.status_code for a in answers)
+    assert set(statuses) == {200, 503} and statuses[200] > 10, statuses
+    assert locked.status_code == 503
+    recorded = {r["request_id"] for r in exported(db)}
+    for response in [*answers, locked]:
+        out = response.json()
+        if response.status_code == 200:
+            assert out["request_id"] in recorded
+        else:
+            assert out["request_id"] not in recorded
+            assert "probability" not in out and "decision" not in out
+            assert out["error"].startswith("no decision: ") and len(out["request_id"]) == 32
+            assert response.headers["retry-after"] == "1"
+    assert audit("verify", str(db)).returncode == 0
+
+
+def test_simulations_are_recorded_but_never_decisions_and_an_officer_overrules(service, run):
+    body = {"features": records(run["applications"].head(1))[0]}
+    simulated = post(service, "predict", {**body, "simulation": True}).json()
+    assert simulated["simulation"] is True
+    refused = post(
+        service,
+        "decide",
+        {
+            "request_id": simulated["request_id"],
+            "officer_id": "o-1",
+            "decision": "approve",
+            "reason": "OTHER",
+        },
+    )
+    assert refused.status_code == 400 and "simulation" in refused.text
+
+    real = post(service, "predict", body).json()
+    assert real["simulation"] is False
+    opposite = "approve" if real["recommendation"] == "refuse" else "refuse"
+    final = post(
+        service,
+        "decide",
+        {
+            "request_id": real["request_id"],
+            "officer_id": "officer-7",
+            "decision": opposite,
+            "reason": "VERIFIED_INCOME",
+            "note": "payslips seen",
+        },
+    )
+    assert final.status_code == 200, final.text
+    out = final.json()
+    assert out["refers_to"] == {"request_id": real["request_id"], "item": 0}
+    assert out["recommendation"] == real["recommendation"]
+    assert out["overridden"] is (real["recommendation"] != "refer")
+    assert out["reason_text"].startswith("Income or employment verified")
+    assert (out["officer_id"], out["note"]) == ("officer-7", "payslips seen")
+
+    unknown = post(
+        service,
+        "decide",
+        {
+            "request_id": "0" * 32,
+            "officer_id": "o",
+            "decision": "approve",
+            "reason": "OTHER",
+        },
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"][0]["loc"] == ["request_id"]
+    bad_reason = post(
+        service,
+        "decide",
+        {
+            "request_id": real["request_id"],
+            "officer_id": "o",
+            "decision": "approve",
+            "reason": "I FELT LIKE IT",
+        },
+    )
+    assert bad_reason.status_code == 400 and "VERIFIED_INCOME" in bad_reason.text
 
 
 def serve_and_expect_refusal(env: dict, log: Path) -> str:

@@ -28,6 +28,22 @@ def test_every_table_meets_the_contract_in_column_order(synthetic):
     assert synthetic["application_test"].shape == (SMALL["n_test"], 121)
 
 
+def test_every_value_is_inside_the_contracts_hard_limits(synthetic):
+    """generate() conforms each table, limits included; checked here column by column."""
+    contract = load_contract()
+    limited = 0
+    for name, frame in synthetic.items():
+        for col in contract[name].columns:
+            if col.limits:
+                limited += 1
+                outside = col.limits.outside(frame[col.name].to_numpy(dtype="float64"))
+                assert not outside.any(), (name, col.name, frame[col.name][outside].head(3))
+    assert limited > 200
+    app = synthetic["application_train"]
+    ages = -app.DAYS_BIRTH / 365.25
+    assert 18 <= ages.min() and ages.max() <= 100
+
+
 def test_keys_are_unique_and_every_reference_has_a_parent(synthetic):
     assert set(check_foreign_keys(synthetic).values()) == {0}
     applicants = pd.concat(

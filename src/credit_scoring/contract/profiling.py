@@ -4,8 +4,10 @@ Run by maintainers, never by the pipeline::
 
     python -m credit_scoring.contract.profiling <dir with the CSVs> src/credit_scoring/contract
 
-Only derived facts are written (column order, dtypes, levels, missing rates, quantiles, count
-distributions); no row of the genuine files leaves this function.
+Only derived facts are written (column order, dtypes, levels, hard limits, missing rates,
+quantiles, count distributions); no row of the genuine files leaves this function. The hard
+limits come from :data:`LIMITS`, the columns' meanings written down by hand, and are checked
+here against every genuine row.
 """
 
 from __future__ import annotations
@@ -13,12 +15,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from credit_scoring.contract.tables import CATEGORY, DAYS_PLACEHOLDER, FLOAT, INT, TABLES
+from credit_scoring.contract.tables import (
+    CATEGORY,
+    DAYS_PLACEHOLDER,
+    FLOAT,
+    INT,
+    TABLES,
+    Limits,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +106,64 @@ RARE_LEVELS = {
 }
 RARE_FREQUENCY = 1e-5
 
+# Hard limits: what a column's meaning allows, from HomeCredit_columns_description.csv, so that
+# no genuine row breaks them (derive() refuses a limit the genuine rows break). The first rule
+# whose pattern matches the whole name of a numeric column gives its limits; categories have
+# their levels instead. History tables get only the limits that are safe on the full files: their
+# amounts and several of their DAYS_* go negative or into the future there (card balances,
+# bureau debts and limits, the remaining term DAYS_CREDIT_ENDDATE), so those are left free.
+YEAR = 365.25
+LIMITS: dict[str, list[tuple[str, dict]]] = {
+    "application": [
+        # "normalized" in the descriptions: the external scores, the region's population and the
+        # building block (average, mode and median of each measure).
+        (r"EXT_SOURCE_\d|REGION_POPULATION_RELATIVE|\w+_(AVG|MODE|MEDI)", {"min": 0, "max": 1}),
+        # Age: an applicant is an adult, and younger than 100 (the genuine ones are 20 to 69).
+        ("DAYS_BIRTH", {"min": -100 * YEAR, "max": -18 * YEAR}),
+        # Days before the application; 365243 is Home Credit's "not employed" (pensioners).
+        ("DAYS_EMPLOYED", {"max": 0, "allowed_extra": [DAYS_PLACEHOLDER]}),
+        (r"DAYS_\w+", {"max": 0}),
+        # "Our rating of the region (1,2,3)"; the full application_test holds one -1, kept so
+        # the genuine file passes (public kernels set it to missing).
+        ("REGION_RATING_CLIENT", {"values": [1, 2, 3]}),
+        ("REGION_RATING_CLIENT_W_CITY", {"values": [1, 2, 3], "allowed_extra": [-1]}),
+        # Flags: "1=YES, 0=NO", "1=different, 0=same".
+        (r"FLAG_\w+|(REG|LIVE)_(REGION|CITY)_NOT_\w+", {"values": [0, 1]}),
+        ("HOUR_APPR_PROCESS_START", {"min": 0, "max": 23}),
+        # Counts and amounts: children, family, income, credit, enquiries, social-circle
+        # observations, the car's age.
+        (r"(CNT|AMT)_\w+|OWN_CAR_AGE|(OBS|DEF)_\d+_CNT_SOCIAL_CIRCLE", {"min": 0}),
+    ],
+    "bureau": [
+        ("DAYS_CREDIT", {"max": 0}),
+        ("CREDIT_DAY_OVERDUE|CNT_CREDIT_PROLONG", {"min": 0}),
+    ],
+    "bureau_balance": [("MONTHS_BALANCE", {"max": 0})],
+    "previous_application": [
+        ("DAYS_DECISION", {"max": 0}),
+        ("HOUR_APPR_PROCESS_START", {"min": 0, "max": 23}),
+        ("CNT_PAYMENT", {"min": 0}),
+    ],
+    "POS_CASH_balance": [
+        ("MONTHS_BALANCE", {"max": 0}),
+        (r"CNT_\w+|SK_DPD|SK_DPD_DEF", {"min": 0}),
+    ],
+    "credit_card_balance": [
+        ("MONTHS_BALANCE", {"max": 0}),
+        (r"CNT_\w+|SK_DPD|SK_DPD_DEF", {"min": 0}),
+    ],
+    "installments_payments": [(r"NUM_INSTALMENT_\w+", {"min": 0})],
+}
+
+
+def limits_of(table: str, name: str) -> dict:
+    """The hard limits of a numeric column (``min``, ``max``, ``values``, ``allowed_extra``)."""
+    for pattern, limits in LIMITS.get(_family(table), []):
+        if re.fullmatch(pattern, name):
+            return dict(limits)
+    return {}
+
+
 # Ratios the generator needs to keep related columns plausible together.
 RELATIONS = {
     "application": {
@@ -159,8 +227,8 @@ def describe_column(
         return contract, stats
     if dtype == FLOAT:
         contract["nullable"] = True
-    if name == "TARGET":
-        contract["values"] = [0, 1]
+    contract.update({"values": [0, 1]} if name == "TARGET" else limits_of(table, name))
+    _check_limits(table, contract, seen)
     sentinel = series == DAYS_PLACEHOLDER
     if sentinel.any():
         stats["sentinel"] = round(float(sentinel.mean()), 6)
@@ -175,6 +243,17 @@ def describe_column(
     else:
         stats["quantiles"] = _quantiles(series)
     return contract, stats
+
+
+def _check_limits(table: str, entry: dict, seen: pd.Series) -> None:
+    """Refuse a limit that a genuine value breaks: a hard limit is one no genuine row breaks."""
+    limits = Limits.from_dict(entry)
+    bad = limits.outside(seen.to_numpy(dtype="float64"))
+    if bad.any():
+        raise ValueError(
+            f"{table}.{entry['name']}: the limit {limits.describe()} is broken by "
+            f"{int(bad.sum())} genuine value(s)"
+        )
 
 
 def missing_groups(frame: pd.DataFrame, min_correlation: float = 0.9) -> dict[str, int]:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,12 +49,117 @@ class SchemaError(InputError, ValueError):
 
 
 @dataclass(frozen=True)
+class Limits:
+    """The hard limits of a numeric column: what its meaning allows, and no genuine row breaks.
+
+    ``values`` is the allowed set of a code (a flag's 0 and 1); ``minimum`` and ``maximum`` a
+    closed range; ``allowed_extra`` the placeholders allowed beside them (DAYS_EMPLOYED's
+    365243). A missing value never breaks a limit. The stages check whole columns with
+    :meth:`outside`, the service one value with :meth:`breach`.
+    """
+
+    values: tuple[float, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    allowed_extra: tuple[float, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.values) or self.minimum is not None or self.maximum is not None
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Limits:
+        """Read the ``values``, ``min``, ``max`` and ``allowed_extra`` keys of a column entry."""
+        return cls(
+            values=tuple(raw.get("values", ())),
+            minimum=raw.get("min"),
+            maximum=raw.get("max"),
+            allowed_extra=tuple(raw.get("allowed_extra", ())),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys :meth:`from_dict` reads, only those that are set."""
+        out: dict[str, Any] = {}
+        if self.values:
+            out["values"] = list(self.values)
+        if self.minimum is not None:
+            out["min"] = self.minimum
+        if self.maximum is not None:
+            out["max"] = self.maximum
+        if self.allowed_extra:
+            out["allowed_extra"] = list(self.allowed_extra)
+        return out
+
+    def outside(self, numbers: np.ndarray) -> np.ndarray:
+        """Where ``numbers`` break the limits; NaN (missing) never does."""
+        numbers = np.asarray(numbers, dtype="float64")
+        bad = np.zeros(numbers.shape, dtype=bool)
+        if self.values:
+            bad |= ~np.isin(numbers, self.values)
+        if self.minimum is not None:
+            bad |= numbers < self.minimum
+        if self.maximum is not None:
+            bad |= numbers > self.maximum
+        if self.allowed_extra:
+            bad &= ~np.isin(numbers, self.allowed_extra)
+        return bad & ~np.isnan(numbers)
+
+    def breach(self, value: float, name: str) -> str | None:
+        """How one finite value breaks the limits of the field ``name``, or None if it does not.
+
+        For instance ``7.0 is above the maximum 1 of EXT_SOURCE_2``.
+        """
+        if value in self.allowed_extra:
+            return None
+        if self.values and value not in self.values:
+            problem = f"{value!r} is not one of {self._values()}, the values of {name}"
+        elif self.minimum is not None and value < self.minimum:
+            problem = f"{value!r} is below the minimum {plain_number(self.minimum)} of {name}"
+        elif self.maximum is not None and value > self.maximum:
+            problem = f"{value!r} is above the maximum {plain_number(self.maximum)} of {name}"
+        else:
+            return None
+        extra = ", ".join(plain_number(v) for v in self.allowed_extra)
+        return f"{problem} ({extra} is allowed too)" if extra else problem
+
+    def describe(self) -> str:
+        """The limits in words: ``in [0, 1]``, ``at least 0``, ``at most 0 (or 365243)``."""
+        if self.values:
+            text = f"in {self._values()}"
+        elif self.minimum is not None and self.maximum is not None:
+            text = f"in [{plain_number(self.minimum)}, {plain_number(self.maximum)}]"
+        elif self.minimum is not None:
+            text = f"at least {plain_number(self.minimum)}"
+        elif self.maximum is not None:
+            text = f"at most {plain_number(self.maximum)}"
+        else:
+            return "unlimited"
+        extra = ", ".join(plain_number(v) for v in self.allowed_extra)
+        return f"{text} (or {extra})" if extra else text
+
+    def _values(self) -> str:
+        return "[" + ", ".join(plain_number(v) for v in self.values) + "]"
+
+
+def plain_number(value: float) -> str:
+    """A limit as people write it: ``0``, ``1``, ``-6574.5``, ``365243``."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+@dataclass(frozen=True)
 class Column:
+    """One column: its dtype, nullability, category levels and hard limits."""
+
     name: str
     dtype: str
     nullable: bool
     levels: tuple[str, ...] = ()
-    values: tuple[int, ...] = ()
+    limits: Limits = Limits()
+
+    @property
+    def values(self) -> tuple[float, ...]:
+        """The allowed set of an integer code (TARGET's 0 and 1), empty when any is allowed."""
+        return self.limits.values
 
 
 @dataclass(frozen=True)
@@ -93,7 +200,7 @@ def contract_from_dict(raw: dict) -> Contract:
                     dtype=c["dtype"],
                     nullable=c["nullable"],
                     levels=tuple(c.get("levels", ())),
-                    values=tuple(c.get("values", ())),
+                    limits=Limits.from_dict(c),
                 )
                 for c in spec["columns"]
             ),
@@ -147,21 +254,21 @@ def _coerce_numeric(table: str, col: Column, series: pd.Series) -> pd.Series:
         raise SchemaError(table, col.name, f"{int(missing.sum())} missing value(s), not allowed")
     if not np.isfinite(numbers[~missing].to_numpy()).all():
         raise SchemaError(table, col.name, "infinite values are not allowed")
-    if col.dtype == FLOAT:
-        return numbers.astype("float64")
-    fractional = numbers % 1 != 0
-    if fractional.any():
-        raise SchemaError(table, col.name, f"expected int64, {_first_offender(series, fractional)}")
-    ints = numbers.astype("int64")
-    if col.values:
-        outside = ~ints.isin(col.values)
+    if col.dtype == INT:
+        fractional = numbers % 1 != 0
+        if fractional.any():
+            raise SchemaError(
+                table, col.name, f"expected int64, {_first_offender(series, fractional)}"
+            )
+    if col.limits:
+        outside = pd.Series(col.limits.outside(numbers.to_numpy()), index=series.index)
         if outside.any():
             raise SchemaError(
                 table,
                 col.name,
-                f"values must be in {list(col.values)}, {_first_offender(series, outside)}",
+                f"values must be {col.limits.describe()}, {_first_offender(series, outside)}",
             )
-    return ints
+    return numbers.astype("float64") if col.dtype == FLOAT else numbers.astype("int64")
 
 
 def _coerce_category(table: str, col: Column, series: pd.Series) -> pd.Series:
@@ -187,8 +294,9 @@ def conform_table(name: str, frame: pd.DataFrame, contract: Contract | None = No
     """Return ``frame`` cast to the contract's dtypes, or raise :class:`SchemaError`.
 
     Checks, in this order: the table is known and not empty, the columns are exactly the
-    contract's (missing and extra ones named), each column's type, nullability and levels,
-    then the primary key. Column order is taken from the contract.
+    contract's (missing and extra ones named), each column's type, nullability, levels and
+    hard limits (a normalised score in [0, 1], an amount at least 0...), then the primary key.
+    Column order is taken from the contract.
     """
     contract = contract or load_contract()
     if name not in contract:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from credit_scoring.artifacts import parse_json
 from credit_scoring.contract.tables import TARGET, SchemaError
+from credit_scoring.errors import ConfigError
 from credit_scoring.modelling.cross_validation import PROBABILITY
 
 # "Approve everyone" as a threshold: the smallest float above every probability, so the rule
@@ -292,6 +293,44 @@ class RiskBands:
 
 
 RULE = "refuse when probability >= threshold"
+RECOMMENDATIONS = ("approve", "refer", "refuse")
+
+
+@dataclass(frozen=True)
+class ReferBand:
+    """Where the model is least sure: applicants whose odds of default lie within a factor
+    ``odds_factor`` of the threshold's are referred to a credit officer rather than decided.
+
+    ``[low, high)`` in probability; ``odds_factor`` 1 is no band at all. Outside it the
+    recommendation is the threshold's decision.
+    """
+
+    odds_factor: float
+    low: float
+    high: float
+
+    @classmethod
+    def around(cls, threshold: float, odds_factor: float) -> ReferBand:
+        if odds_factor < 1:
+            raise ConfigError(f"cost.refer_odds: must be at least 1, got {odds_factor}")
+        t = min(threshold, 1.0)
+        odds = t / (1 - t) if t < 1 else math.inf
+        low = odds / odds_factor / (1 + odds / odds_factor) if math.isfinite(odds) else 1.0
+        high = odds * odds_factor / (1 + odds * odds_factor) if math.isfinite(odds) else 1.0
+        return cls(odds_factor=float(odds_factor), low=float(low), high=float(max(high, t)))
+
+    def recommend(self, p: npt.ArrayLike, threshold: float) -> np.ndarray:
+        """approve, refer or refuse for each probability; the threshold's decision outside."""
+        p = np.asarray(p, dtype="float64")
+        referred = (p >= self.low) & (p < self.high)
+        return np.where(referred, "refer", np.where(p >= threshold, "refuse", "approve"))
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ReferBand:
+        return cls(**{f.name: float(raw[f.name]) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -309,6 +348,7 @@ class ThresholdDecision:
     default_rate: float
     policies: Mapping[str, CostReport]
     bands: RiskBands
+    refer: ReferBand
 
     @property
     def threshold(self) -> float:
@@ -321,12 +361,19 @@ class ThresholdDecision:
 
     @classmethod
     def choose(
-        cls, y: npt.ArrayLike, p: npt.ArrayLike, cost_fn: float, cost_fp: float, grades: int
+        cls,
+        y: npt.ArrayLike,
+        p: npt.ArrayLike,
+        cost_fn: float,
+        cost_fp: float,
+        grades: int,
+        refer_odds: float = 1.0,
     ) -> ThresholdDecision:
         """The cheapest threshold on these scores, with the policies and risk grades beside it.
 
         ``grades`` is the number of equal-count bins the grades are pooled from
-        (:meth:`RiskBands.derive`).
+        (:meth:`RiskBands.derive`); ``refer_odds`` the width of the band referred to an
+        officer (:class:`ReferBand`; 1, none).
         """
         y, p = _scores(y, p)
         chosen = best_threshold(y, p, cost_fn=cost_fn, cost_fp=cost_fp)
@@ -338,7 +385,12 @@ class ThresholdDecision:
             default_rate=float(y.mean()),
             policies=policy_costs(y, p, cost_fn=cost_fn, cost_fp=cost_fp),
             bands=RiskBands.derive(y, p, chosen.threshold, grades),
+            refer=ReferBand.around(chosen.threshold, refer_odds),
         )
+
+    def recommend(self, p: npt.ArrayLike) -> np.ndarray:
+        """The model's recommendation for each probability: approve, refer or refuse."""
+        return self.refer.recommend(p, self.threshold)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -349,6 +401,7 @@ class ThresholdDecision:
             "default_rate": self.default_rate,
             "policies": {name: report.to_dict() for name, report in self.policies.items()},
             "risk_bands": self.bands.to_dict(),
+            "refer": self.refer.to_dict(),
         }
 
     @classmethod
@@ -361,6 +414,7 @@ class ThresholdDecision:
             default_rate=raw["default_rate"],
             policies={k: CostReport.from_dict(v) for k, v in raw["policies"].items()},
             bands=RiskBands.from_dict(raw["risk_bands"]),
+            refer=ReferBand.from_dict(raw["refer"]),
         )
 
     @classmethod

@@ -6,7 +6,9 @@ them, with the package being served (``--package``, by default ``package.dir``):
 calibration, threshold and the history of the applicants it knows. The reference is the
 hold-out applicants that ``params.yaml`` names. It also prints the stability section of the
 validation report for the batch (the PSI of the score and of the strongest features, and the
-refusal rate) and writes it as ``stability.json``.
+refusal rate) and writes it as ``stability.json``. With ``--records`` (the service's decision
+record) it also writes ``oversight.json``: by risk grade, the recommendations, the officers'
+final decisions, the overrides and the override rate.
 
 Exit codes: 0 stable; 1 bad input (one line naming the file); 3 an alarm a scheduler should act
 on: the score's PSI at or above 0.25, or the refusal rate moved by more than 5 percentage points.
@@ -31,10 +33,12 @@ from credit_scoring.modelling.cross_validation import top_importance
 from credit_scoring.monitoring.batch import read_batch
 from credit_scoring.monitoring.drift import assess, write_report
 from credit_scoring.monitoring.stability import batch_stability, describe
+from credit_scoring.serving.audit import oversight
 from credit_scoring.serving.package import Manifest, Package
+from credit_scoring.serving.records import read
 
 log = logging.getLogger("credit_scoring.monitoring")
-STABILITY = "stability.json"
+STABILITY, OVERSIGHT = "stability.json", "oversight.json"
 ALARM = 3  # the exit code of a batch a scheduler should act on
 
 
@@ -52,7 +56,9 @@ def known_history(package: Package, ids: Sequence[int]) -> pd.DataFrame:
     return frame.assign(**{KEY: np.asarray(known, dtype="int64")})
 
 
-def check(current: Path, out: Path, params: Path, package_dir: Path | None) -> list[str]:
+def check(
+    current: Path, out: Path, params: Path, package_dir: Path | None, records: Path | None = None
+) -> list[str]:
     """Compare the batch with the hold-out; write the reports; return the alarms raised."""
     cfg = yaml.safe_load(existing(params).read_text())
     drift, raw_dir = cfg["drift"], Path(cfg["data"]["raw_dir"])
@@ -95,6 +101,21 @@ def check(current: Path, out: Path, params: Path, package_dir: Path | None) -> l
     )
     for line in describe(stability):
         log.info("%s", line)
+    if records is not None:
+        if not records.exists():
+            raise InputError(f"{records}: no such decision record")
+        by_grade = oversight(read(records))
+        write_json(by_grade, out / OVERSIGHT)
+        for row in by_grade:
+            rate = row["override_rate"]
+            log.info(
+                "  grade %s: %d recommendations, %d final decisions, %d overridden (%s)",
+                row["risk_band"],
+                row["recommendations"],
+                row["final_decisions"],
+                row["overrides"],
+                "no final decision" if rate is None else f"{100 * rate:.1f}%",
+            )
     for alarm in stability["alarms"]:
         log.warning("ALARM: %s", alarm)
     return stability["alarms"]
@@ -108,9 +129,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="the report's folder")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--package", type=Path, help="the package folder (default package.dir)")
+    parser.add_argument("--records", type=Path, help="the service's decision record (optional)")
     args = parser.parse_args()
     raised = exit_on_input_error(
-        lambda: check(args.current, args.out, args.params, args.package), log
+        lambda: check(args.current, args.out, args.params, args.package, args.records), log
     )
     if raised:
         sys.exit(ALARM)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import bentoml
 import orjson
@@ -46,6 +46,10 @@ class ScoreRequest(BaseModel):
     client_id: StrictInt | None = Field(
         None, description="SK_ID_CURR of a known applicant, whose credit history is used."
     )
+    simulation: bool = Field(
+        False,
+        description="a what-if: scored and recorded as a simulation, never counted as a decision",
+    )
 
 
 def explain_request(features: int) -> type[ScoreRequest]:
@@ -64,6 +68,9 @@ def batch_request(max_batch: int) -> type[BaseModel]:
         model_config = ConfigDict(extra="forbid")
         applicants: list[ScoreRequest] = Field(
             description=f"At most {max_batch} applicants; an empty list gets an empty result."
+        )
+        simulation: bool = Field(
+            False, description="every applicant a what-if: recorded as simulations"
         )
 
     return BatchRequest
@@ -89,6 +96,11 @@ class Decision(BaseModel):
     score: float = Field(description=SCORE)
     prediction: int = Field(description="1 when the model predicts a default")
     decision: str = Field(description="refuse when probability >= threshold, else approve")
+    recommendation: str = Field(
+        description="approve, refuse, or refer to a credit officer (the odds lie within the "
+        "package's refer band around the threshold): the model's recommendation, which an "
+        "officer's final decision (/decide) may overrule"
+    )
     risk_band: str
     threshold: float
     cutoff_score: float = Field(description=CUTOFF)
@@ -96,10 +108,12 @@ class Decision(BaseModel):
     reasons: list[Reason] = Field(
         description="for a refusal, up to four principal reasons (reason families), strongest first"
     )
+    warnings: list[str] = Field(description="inputs outside the range the model saw in training")
 
 
 class Scored(Decision):
-    request_id: str = Field(description="the key of this decision in the decision log")
+    request_id: str = Field(description="the key of this decision in the decision record")
+    simulation: bool = Field(description="a what-if, recorded as a simulation, not a decision")
 
 
 class Contribution(BaseModel):
@@ -128,8 +142,40 @@ class ClientRequest(BaseModel):
     client_id: StrictInt
 
 
+class FinalDecisionRequest(BaseModel):
+    """A credit officer's final decision on a recorded recommendation."""
+
+    model_config = ConfigDict(extra="forbid")
+    request_id: str = Field(
+        min_length=32, max_length=32, description="the recommendation's request_id"
+    )
+    item: int = Field(0, ge=0, description="the applicant's index in a batch (0 otherwise)")
+    officer_id: str = Field(min_length=1, max_length=64, description="who decides")
+    decision: Literal["approve", "refuse"]
+    reason: str = Field(description="a code of the package's override reasons (/model_info)")
+    note: str = Field("", max_length=2000, description="free text, kept in the record")
+
+
+class FinalDecision(BaseModel):
+    request_id: str = Field(description="the key of this final decision in the record")
+    refers_to: dict[str, Any] = Field(description="the recommendation's request_id and item")
+    officer_id: str
+    decision: str = Field(description="the officer's final decision")
+    recommendation: str = Field(description="the model's recommendation it answers")
+    overridden: bool = Field(description="the officer departed from the model's recommendation")
+    reason: str
+    reason_text: str
+    note: str
+    time: str
+    model_version: str
+    risk_band: str
+    probability: float = Field(description="the recommendation's probability of default")
+    score: float = Field(description="the recommendation's score in points")
+
+
 class BatchDecisions(BaseModel):
     request_id: str
+    simulation: bool
     model_version: str
     threshold: float
     cutoff_score: float = Field(description=CUTOFF)
@@ -148,9 +194,19 @@ def answer(payload: dict[str, Any]) -> Response:
     return Response(orjson.dumps(payload), media_type="application/json")
 
 
-def bad_request(problems: list[Problem] | RequestError) -> JSONResponse:
+def bad_request(problems: list[Problem] | RequestError, status: int = 400) -> JSONResponse:
+    """A 400 (or ``status``: 404 for what we do not hold) naming every problem."""
     error = problems if isinstance(problems, RequestError) else RequestError(problems)
-    return JSONResponse(error.to_dict(), status_code=400)
+    return JSONResponse(error.to_dict(), status_code=status)
+
+
+def unrecorded(request_id: str, err: Exception) -> JSONResponse:
+    """503: the decision could not be recorded, so none was made; the client may retry."""
+    return JSONResponse(
+        {"error": f"no decision: {err}; retry later", "request_id": request_id},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
 
 
 class BodyLimit:

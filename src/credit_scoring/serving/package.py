@@ -33,7 +33,7 @@ from credit_scoring.modelling.cross_validation import top_importance
 from credit_scoring.modelling.scorecard import Scorecard
 from credit_scoring.modelling.threshold import ThresholdDecision
 from credit_scoring.serving.reasons import ReasonCodes
-from credit_scoring.serving.requests import RequestSchema
+from credit_scoring.serving.requests import RequestSchema, training_ranges
 
 MODEL, SCHEMA, THRESHOLD = "model.txt", "feature_schema.json", "threshold.json"
 INPUTS, CARD, CALIBRATION, REASONS = "inputs.json", "card.json", "calibration.json", "reasons.json"
@@ -113,6 +113,7 @@ def build_package(
     scorecard: Scorecard,
     holdout_report: Mapping[str, Any],
     contract: Table,
+    required: Sequence[str],
     train: pd.DataFrame,
     oof: tuple[np.ndarray, np.ndarray],
     known_ids: np.ndarray,
@@ -129,9 +130,10 @@ def build_package(
     ``train`` is the development feature table and ``oof`` its labels and calibrated out-of-fold
     scores (for the card, with ``holdout_report``); ``known_ids`` the applicants a request may
     name (development, hold-out and test), whose history ``aggregates`` holds; ``test`` the raw
-    test applications (for look-up); ``contract`` the application table's contract (for the
-    request checks); ``scorecard`` the points scale of the score. The inputs are ordered most
-    important first, as a form shows them.
+    test applications (for look-up); ``contract`` the application table's contract and
+    ``required`` the fields no decision is made without (for the request checks, with the
+    inputs' ranges in ``train``); ``scorecard`` the points scale of the score. The inputs are
+    ordered most important first, as a form shows them.
     """
     booster = lgb.Booster(model_str=model_text)
     hashes = write_package(
@@ -144,6 +146,8 @@ def build_package(
             schema,
             order=[row["feature"] for row in top_importance(booster, n=booster.num_feature())],
             describe=describe,
+            seen=training_ranges(train, schema.numeric),
+            required=required,
         ),
         decision=decision,
         scorecard=scorecard,
@@ -296,6 +300,7 @@ class Package:
     known_history: np.ndarray
     applications: pd.DataFrame
     version: str
+    files: Mapping[str, str]  # each file's SHA-256: what a decision record names it by
 
     @classmethod
     def load(cls, folder: Path, version: str) -> Package:
@@ -314,6 +319,7 @@ class Package:
             known_history=np.load(folder / KNOWN_HISTORY, mmap_mode="r"),
             applications=pd.read_parquet(folder / APPLICATIONS).set_index(KEY),
             version=version,
+            files=file_hashes(folder),
         )
 
     def is_known(self, client_id: int) -> bool:

@@ -54,11 +54,13 @@ class Family:
 
 @dataclass(frozen=True)
 class ReasonCodes:
-    """The versioned map from feature to reason family, and the features never stated."""
+    """The versioned map from feature to reason family, the features never stated, and the
+    reasons an officer may give for overruling the model."""
 
     version: int
     deny: tuple[str, ...]
     families: tuple[Family, ...]
+    overrides: tuple[tuple[str, str], ...]  # (code, text): why an officer departs from the model
 
     @classmethod
     def default(cls) -> ReasonCodes:
@@ -75,6 +77,7 @@ class ReasonCodes:
                 families=tuple(
                     Family(**{**f, "patterns": tuple(f["patterns"])}) for f in raw["families"]
                 ),
+                overrides=tuple((o["code"], o["text"]) for o in raw["overrides"]),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ArtifactError(f"reason codes: not readable ({err!r})") from None
@@ -93,6 +96,7 @@ class ReasonCodes:
                 }
                 for f in self.families
             ],
+            "overrides": [{"code": code, "text": text} for code, text in self.overrides],
         }
 
     def denied(self, feature: str) -> bool:

@@ -1,24 +1,33 @@
 """Strict checks of a scoring request against the fields the packaged model accepts.
 
-A typo must never be silently dropped, a number must be a finite number, and a category must be
-one of the contract's levels: each problem names its field (``features.AMT_CREDIT``), so the
-service can answer HTTP 400 with a body a caller can act on. Absent or null fields are allowed
-and mean "missing", as they do in the training data.
+A typo must never be silently dropped, a number must be a finite number inside the contract's
+hard limits (a normalised score in [0, 1], an amount at least 0...), and a category must be one
+of the contract's levels: each problem names its field (``features.AMT_CREDIT``), so the service
+can answer HTTP 400 with a body a caller can act on. Absent or null fields mean "missing", as
+they do in the training data, except the required ones (``package.required``) a decision cannot
+be made without. A value inside the limits but outside the range the model saw in training is
+scored, with a warning that names it (:meth:`RequestSchema.warnings`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from credit_scoring.contract.tables import CATEGORY, INT, KEY, TARGET, Table
+import numpy as np
+import pandas as pd
+
+from credit_scoring.contract.tables import CATEGORY, INT, KEY, TARGET, Limits, Table
+from credit_scoring.errors import ConfigError
 from credit_scoring.features.feature_schema import FeatureSchema
 
 Location = tuple[str | int, ...]
 MAX_INTEGER = 2**53  # the largest integer a float64 (the model's input) holds exactly
+REQUIRED = "required: a decision cannot be made without it"
 
 
 @dataclass(frozen=True)
@@ -49,13 +58,21 @@ class RequestError(ValueError):
 
 @dataclass(frozen=True)
 class Field:
-    """An input field: ``number``, ``integer`` or ``category`` (with its allowed levels)."""
+    """An input field: ``number``, ``integer`` or ``category`` (with its allowed levels).
+
+    ``limits`` are the contract's hard limits; ``seen`` the range (lowest, highest) of the
+    field in the model's development data, when the package stage recorded one; ``required``
+    that a decision cannot be made without it.
+    """
 
     name: str
     kind: str
     levels: tuple[str, ...] = ()
     description: str = ""
     audited: bool = False  # a prohibited basis: recorded for the fair-lending audit, not scored
+    limits: Limits = dataclasses.field(default_factory=Limits)
+    seen: tuple[float, float] | None = None
+    required: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "type": self.kind}
@@ -65,7 +82,39 @@ class Field:
             out["description"] = self.description
         if self.audited:
             out["audited"] = True
+        out.update(self.limits.to_dict())
+        if self.seen is not None:
+            out["seen_min"], out["seen_max"] = self.seen
+        if self.required:
+            out["required"] = True
         return out
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Field:
+        seen = (raw["seen_min"], raw["seen_max"]) if "seen_min" in raw else None
+        return cls(
+            raw["name"],
+            raw["type"],
+            tuple(raw.get("levels", ())),
+            raw.get("description", ""),
+            raw.get("audited", False),
+            Limits.from_dict(raw),
+            seen,
+            raw.get("required", False),
+        )
+
+
+def training_ranges(features: pd.DataFrame, names: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """The lowest and highest value of each named column the model was developed on.
+
+    Missing values are left out, and so is a column that is missing throughout.
+    """
+    out = {}
+    for name in names:
+        present = features[name].dropna()
+        if len(present):
+            out[name] = (float(present.min()), float(present.max()))
+    return out
 
 
 class RequestSchema:
@@ -73,18 +122,37 @@ class RequestSchema:
 
     def __init__(self, fields: Sequence[Field]) -> None:
         self.fields = {f.name: f for f in fields}
+        self.required = tuple(f.name for f in fields if f.required)
         self._levels = {f.name: frozenset(f.levels) for f in fields if f.kind == "category"}
+        self._ranges: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray, list]] = {}
 
     @classmethod
     def from_contract(
-        cls, table: Table, schema: FeatureSchema, order: Sequence[str], describe: Any
+        cls,
+        table: Table,
+        schema: FeatureSchema,
+        order: Sequence[str],
+        describe: Any,
+        seen: Mapping[str, tuple[float, float]] | None = None,
+        required: Sequence[str] = (),
     ) -> RequestSchema:
-        """The schema's inputs typed by the contract (XNA stays allowed: it means missing).
+        """The schema's inputs typed and limited by the contract (XNA stays allowed: it means
+        missing).
 
         The audited fields are accepted too (last), so that a decision keeps them for the
         fair-lending audit, though the model never reads them. ``order`` ranks the fields
-        (most important first); ``describe`` names one in words.
+        (most important first); ``describe`` names one in words; ``seen`` is each numeric
+        input's range in the development data (:func:`training_ranges`; beyond it a decision
+        warns) and ``required`` the fields no decision is made without. A required field that
+        is no input is a :class:`~credit_scoring.errors.ConfigError`.
         """
+        seen = seen or {}
+        unknown = [name for name in required if name not in schema.inputs]
+        if unknown:
+            raise ConfigError(
+                f"package.required: {unknown} are not inputs of the model; "
+                f"choose among {sorted(schema.inputs)}"
+            )
         rank = {name: i for i, name in enumerate(order)}
         inputs = sorted(schema.inputs, key=lambda n: (rank.get(n, len(rank)), n))
         fields = []
@@ -92,23 +160,23 @@ class RequestSchema:
             column = table.column(name)
             kind = {CATEGORY: "category", INT: "integer"}.get(column.dtype, "number")
             audited = name in schema.audited
-            fields.append(Field(name, kind, tuple(column.levels), describe(name), audited))
+            fields.append(
+                Field(
+                    name,
+                    kind,
+                    tuple(column.levels),
+                    describe(name),
+                    audited,
+                    column.limits,
+                    None if audited else seen.get(name),
+                    name in required,
+                )
+            )
         return cls(fields)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> RequestSchema:
-        return cls(
-            [
-                Field(
-                    f["name"],
-                    f["type"],
-                    tuple(f.get("levels", ())),
-                    f.get("description", ""),
-                    f.get("audited", False),
-                )
-                for f in raw["fields"]
-            ]
-        )
+        return cls([Field.from_dict(f) for f in raw["fields"]])
 
     def to_dict(self) -> dict[str, Any]:
         return {"fields": [f.to_dict() for f in self.fields.values()]}
@@ -124,7 +192,52 @@ class RequestSchema:
                 msg = self._check(field, value)
                 if msg:
                     found.append(Problem((*loc, name), msg, f"invalid_{field.kind}"))
+                elif field.limits and (breach := field.limits.breach(value, name)):
+                    found.append(Problem((*loc, name), breach, "out_of_limits"))
+        for name in self.required:
+            if features.get(name) is None:
+                found.append(Problem((*loc, name), REQUIRED, "missing_required"))
         return found
+
+    def warnings(self, names: Sequence[str], matrix: np.ndarray) -> list[list[str]]:
+        """For each row of ``matrix`` (columns ``names``), the values outside the training range.
+
+        Such a value is inside the hard limits, so it is scored, but the model never saw one
+        like it: each warning names the field, its value and the nearest value seen. Missing
+        values and the contract's placeholders (DAYS_EMPLOYED's 365243) warn of nothing.
+        """
+        lowest, highest, placeholders = self._training_ranges(tuple(names))
+        below, above = matrix < lowest, matrix > highest
+        unseen = below | above
+        for j, values in placeholders:
+            unseen[:, j] &= ~np.isin(matrix[:, j], values)
+        out: list[list[str]] = [[] for _ in range(len(matrix))]
+        for i, j in zip(*np.nonzero(unseen), strict=True):
+            if below[i, j]:
+                words = f"below the smallest value seen in training ({lowest[j]:g})"
+            else:
+                words = f"above the largest value seen in training ({highest[j]:g})"
+            out[i].append(f"{names[j]}: {float(matrix[i, j]):g} is {words}")
+        return out
+
+    def _training_ranges(
+        self, names: tuple[str, ...]
+    ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, np.ndarray]]]:
+        """Each column's training range (unbounded when none is recorded) and placeholders,
+        worked out once per column layout."""
+        if names not in self._ranges:
+            fields = [self.fields.get(n) for n in names]
+            seen = [None if f is None else f.seen for f in fields]
+            self._ranges[names] = (
+                np.array([-np.inf if r is None else r[0] for r in seen]),
+                np.array([np.inf if r is None else r[1] for r in seen]),
+                [
+                    (j, np.array(f.limits.allowed_extra))
+                    for j, f in enumerate(fields)
+                    if f is not None and f.limits.allowed_extra
+                ],
+            )
+        return self._ranges[names]
 
     def _unknown(self, name: str) -> str:
         if name == KEY:

@@ -83,8 +83,9 @@ class Scorer:
         Each carries its score in points (:class:`Scorecard`) beside the probability, and the
         threshold's points (the cut-off score) beside the threshold; the decision itself is
         taken on the probability. A refusal carries its reasons, as an adverse-action notice
-        must. ``contributions`` are the rows' own (:meth:`contributions`) when the caller has
-        them; else they are computed for the refused rows only.
+        must; ``warnings`` name the inputs outside the range the model saw in training.
+        ``contributions`` are the rows' own (:meth:`contributions`) when the caller has them;
+        else they are computed for the refused rows only.
         """
         probabilities = self.probabilities(rows)
         refused = probabilities >= self.threshold
@@ -98,6 +99,9 @@ class Scorer:
                 given[i] = reasons(rows[i], contribution, **self._reasons)
         bands = self.bands.bands(probabilities)
         scores = self.scorecard.points(probabilities)
+        # The raw numeric inputs lead each row: warn of those the model never saw so far out.
+        numeric = self.package.schema.numeric
+        unseen = self.package.inputs.warnings(numeric, rows[:, : len(numeric)])
         return [
             {
                 "client_id": client_id,
@@ -105,14 +109,16 @@ class Scorer:
                 "score": float(score),
                 "prediction": int(no),
                 "decision": "refuse" if no else "approve",
+                "recommendation": str(self.package.decision.recommend(p)),
                 "risk_band": str(band),
                 "threshold": self.threshold,
                 "cutoff_score": self.cutoff_score,
                 "model_version": self.version,
                 "reasons": why,
+                "warnings": warned,
             }
-            for p, score, no, band, client_id, why in zip(
-                probabilities, scores, refused, bands, client_ids, given, strict=True
+            for p, score, no, band, client_id, why, warned in zip(
+                probabilities, scores, refused, bands, client_ids, given, unseen, strict=True
             )
         ]
 

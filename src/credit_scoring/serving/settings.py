@@ -5,7 +5,13 @@ variable takes its default; a value the service cannot use is a :class:`Settings
 the variable, so that ``bentoml serve`` stops with that one line instead of a traceback.
 
     CREDIT_SCORING_MODEL         model tag in the store (default ``credit_scoring:latest``)
-    CREDIT_SCORING_DECISION_LOG  SQLite file of the decision log (default ``decisions.sqlite3``)
+    CREDIT_SCORING_DECISION_LOG  SQLite file of the decision record (default ``decisions.sqlite3``)
+    CREDIT_SCORING_RECORD_TIMEOUT  seconds a request waits for its record to be committed, else
+                                 HTTP 503 and no decision (default 5)
+    CREDIT_SCORING_RECORD_MAX_MB  a quota on the record store: past it, commits fail as on a full
+                                 disk and requests get 503 (default none)
+    CREDIT_SCORING_RETENTION_MONTHS  how long records are kept (default 25, Regulation B); the
+                                 expire command removes older ones
     CREDIT_SCORING_MAX_BATCH     most applicants in one predict_batch call (default 2000)
     CREDIT_SCORING_MAX_BODY_MB   largest request body in MiB, else HTTP 413 (default 16)
     CREDIT_SCORING_WORKERS       worker processes (default 1)
@@ -48,6 +54,9 @@ class Settings:
 
     model_tag: str = "credit_scoring:latest"
     decision_log: Path = Path("decisions.sqlite3")
+    record_timeout: float = 5.0
+    record_max_bytes: int | None = None
+    retention_months: int = 25
     max_batch: int = 2000
     max_body_bytes: int = 16 * MIB
     workers: int = 1
@@ -79,6 +88,13 @@ class Settings:
         return cls(
             model_tag=read("MODEL", _tag, "expected a BentoML tag, name[:version]", cls.model_tag),
             decision_log=Path(raw("DECISION_LOG") or cls.decision_log),
+            record_timeout=read(
+                "RECORD_TIMEOUT", _seconds, "expected a positive number of seconds", 5.0
+            ),
+            record_max_bytes=read(
+                "RECORD_MAX_MB", _mib, "expected a positive number of MiB", cls.record_max_bytes
+            ),
+            retention_months=read("RETENTION_MONTHS", _count, count, cls.retention_months),
             max_batch=read("MAX_BATCH", _count, count, cls.max_batch),
             max_body_bytes=read(
                 "MAX_BODY_MB", _mib, "expected a positive number of MiB", cls.max_body_bytes
@@ -103,6 +119,11 @@ def _mib(raw: str) -> int | None:
     """Bytes from MiB: a finite size of at least one byte."""
     value = float(raw)
     return int(value * MIB) if math.isfinite(value) and value * MIB >= 1 else None
+
+
+def _seconds(raw: str) -> float | None:
+    value = float(raw)
+    return value if math.isfinite(value) and value > 0 else None
 
 
 def _flag(raw: str) -> bool | None:

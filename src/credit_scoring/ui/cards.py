@@ -28,12 +28,38 @@ def decision_markdown(result: Mapping[str, Any]) -> str:
     same rule read both ways (a higher score is a lower risk).
     """
     who = f"applicant {result['client_id']}" if result.get("client_id") is not None else "form"
+    referred = (
+        "\n\n**The model refers this application to a credit officer**: its odds lie close to "
+        "the threshold, where the model is least sure. Record the final decision below."
+        if result.get("recommendation") == "refer"
+        else ""
+    )
     return (
         f"## {result['decision'].capitalize()}: probability of default "
         f"{percent(result['probability'])}, score {points(result['score'])}\n\n"
+        f"**Model recommendation: {result['recommendation']}** (not yet a final decision) · "
+        f"request `{result['request_id']}`\n\n"
         f"Threshold {percent(result['threshold'])} (refuse at or above) · cut-off score "
         f"{points(result['cutoff_score'])} (refuse at or below) · risk band "
-        f"**{result['risk_band']}** · model `{result['model_version']}` · {who}"
+        f"**{result['risk_band']}** · model `{result['model_version']}` · {who}{referred}"
+    )
+
+
+def final_markdown(final: Mapping[str, Any]) -> str:
+    """An officer's recorded final decision, set apart from the model's recommendation."""
+    verdict = (
+        "overrides the model's recommendation"
+        if final["overridden"]
+        else "decides the referral"
+        if final["recommendation"] == "refer"
+        else "follows the model's recommendation"
+    )
+    note = f" · note: {final['note']}" if final["note"] else ""
+    return (
+        f"### Officer's final decision: {final['decision']}\n\n"
+        f"{final['officer_id']} {verdict} ({final['recommendation']}) · reason: "
+        f"{final['reason_text']} (`{final['reason']}`){note} · recorded as "
+        f"`{final['request_id']}` at {final['time']}"
     )
 
 

@@ -107,13 +107,39 @@ class ServiceClient:
         """A test-population applicant's stored application fields."""
         return self.call("applicant", {"client_id": client_id})
 
-    def predict(self, features: Mapping[str, Any], client_id: int | None) -> dict[str, Any]:
+    def predict(
+        self, features: Mapping[str, Any], client_id: int | None, simulation: bool = False
+    ) -> dict[str, Any]:
         """The decision alone (the what-if's starting point)."""
-        return self.call("predict", {"features": dict(features), "client_id": client_id})
+        body = {"features": dict(features), "client_id": client_id, "simulation": simulation}
+        return self.call("predict", body)
 
     def explain(
-        self, features: Mapping[str, Any], client_id: int | None, top_k: int
+        self,
+        features: Mapping[str, Any],
+        client_id: int | None,
+        top_k: int,
+        simulation: bool = False,
     ) -> dict[str, Any]:
-        """The decision with its contributions and, for a refusal, the reasons."""
-        body = {"features": dict(features), "client_id": client_id, "top_k": top_k}
+        """The decision with its contributions and, for a refusal, the reasons; a what-if is
+        a ``simulation``, recorded as one and never counted as a decision."""
+        body = {
+            "features": dict(features),
+            "client_id": client_id,
+            "top_k": top_k,
+            "simulation": simulation,
+        }
         return self.call("explain", body)
+
+    def decide(
+        self, request_id: str, officer_id: str, decision: str, reason: str, note: str
+    ) -> dict[str, Any]:
+        """Record an officer's final decision on a recommendation."""
+        body = {
+            "request_id": request_id,
+            "officer_id": officer_id,
+            "decision": decision,
+            "reason": reason,
+            "note": note,
+        }
+        return self.call("decide", body)

@@ -12,6 +12,7 @@ import pandas as pd
 from credit_scoring.ui.cards import (
     decision_markdown,
     error_markdown,
+    final_markdown,
     model_markdown,
     reasons_markdown,
     what_if_markdown,
@@ -128,6 +129,53 @@ class Handlers:
         features = applicant["features"]
         return [as_text(applicant.get("client_id")), *form_values(self.fields, features)]
 
+    # The officer's decision ---------------------------------------------------------------------
+
+    def reason_choices(self) -> list[tuple[str, str]]:
+        """The package's reasons an officer may give, as (label, code); none without a service."""
+        try:
+            info, _ = self.model()
+        except ShownError:
+            return []
+        return [(f"{r['text']} ({r['code']})", r["code"]) for r in info["override_reasons"]]
+
+    def override_reasons(self) -> Any:
+        """The dropdown's choices again as the page loads (the service may have changed)."""
+        return gr.update(choices=self.reason_choices())
+
+    def decide(
+        self,
+        scored: Mapping[str, Any] | None,
+        officer_id: str | None,
+        decision: str | None,
+        reason: str | None,
+        note: str | None,
+    ) -> str:
+        """Record the officer's final decision on the recommendation shown; its record."""
+        try:
+            if not scored or "request_id" not in scored:
+                raise ShownError(
+                    "Score an applicant first: a final decision answers a recommendation."
+                )
+            missing = [
+                name
+                for name, value in (
+                    ("officer id", officer_id),
+                    ("decision", decision),
+                    ("reason", reason),
+                )
+                if not (value or "").strip()
+            ]
+            if missing:
+                raise ShownError(f"Give the {', '.join(missing)} of the final decision.")
+            final = self.client.decide(
+                scored["request_id"], officer_id.strip(), decision, reason, (note or "").strip()
+            )
+        except ShownError as err:
+            gr.Warning(str(err).split("\n")[0])
+            return error_markdown(err)
+        return final_markdown(final)
+
     # What if -----------------------------------------------------------------------------------
 
     def start_what_if(self, applicant: Mapping[str, Any] | None) -> list[Any]:
@@ -150,8 +198,8 @@ class Handlers:
             base = applicant["features"]
             client_id = applicant.get("client_id")
             changed, notes = apply_knobs(base, values)
-            before = self.client.predict(base, client_id)
-            after = self.client.explain(changed, client_id, top_k=TOP_K)
+            before = self.client.predict(base, client_id, simulation=True)
+            after = self.client.explain(changed, client_id, top_k=TOP_K, simulation=True)
             info, _ = self.model(after["model_version"])
         except ShownError as err:
             gr.Warning(str(err).split("\n")[0])

@@ -1,7 +1,8 @@
 """The page: its tabs wired to the handlers, and serving it until the service gives its schema.
 
 Tabs: Score (a known applicant by SK_ID_CURR, or the application form built from the service's
-schema), What if (change key fields, see the score and the reasons move), Compare (the
+schema; the model's recommendation, and the officer's final decision recorded beside it), What
+if (change key fields, see the score and the reasons move; recorded as simulations), Compare (the
 applicant beside the approved and refused populations), Model (quality, threshold, costs,
 importance) and Drift (the drift stage's summary, with a link to its full report).
 ``/?client_id=<SK_ID_CURR>`` opens the page with that applicant scored. Every figure comes from
@@ -106,6 +107,22 @@ def lay_out(handlers: Handlers, schema_problem: str | None = None) -> gr.Blocks:
                     gauge = gr.Plot(show_label=False)
                     reasons = gr.Markdown()
                     drivers = gr.Plot(show_label=False)
+                    with gr.Group():
+                        gr.Markdown(
+                            "### Officer's decision\nThe model recommends; a credit officer "
+                            "decides. Recorded beside the recommendation above."
+                        )
+                        with gr.Row():
+                            officer = gr.Textbox(label="Officer id", scale=1)
+                            final_choice = gr.Radio(
+                                ["approve", "refuse"], label="Final decision", scale=1
+                            )
+                        override_reason = gr.Dropdown(
+                            label="Reason", choices=handlers.reason_choices()
+                        )
+                        override_note = gr.Textbox(label="Note (optional)", lines=2)
+                        decide_btn = gr.Button("Record the final decision")
+                        final_md = gr.Markdown()
                     with gr.Accordion("Applicant sent to the service", open=False):
                         current = gr.JSON(label="applicant", show_label=False)
                     with gr.Accordion("The service's answer", open=False):
@@ -166,6 +183,13 @@ def lay_out(handlers: Handlers, schema_problem: str | None = None) -> gr.Blocks:
         )
         after_lookup(lookup.submit(handlers.score_by_id, lookup, scored, **private))
         after_lookup(demo.load(handlers.score_from_link, None, [lookup, *scored], **private))
+        demo.load(handlers.override_reasons, None, override_reason, **private)
+        decide_btn.click(
+            handlers.decide,
+            [answer, officer, final_choice, override_reason, override_note],
+            final_md,
+            api_name="decide",
+        )
         model_btn.click(handlers.model_info, None, model_outputs, **private)
         drift_btn.click(handlers.drift, None, [drift_md, drift_df], **private)
     return demo
