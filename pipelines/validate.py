@@ -10,6 +10,7 @@ the age rule. Writes ``reports/validation.html`` and its JSON; fails only on the
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import lightgbm as lgb
 from dvclive import Live
@@ -44,11 +45,20 @@ def main(params: Params) -> None:
     holdout = read_parquet(train["holdout"], columns=[KEY, PROBABILITY]).merge(
         read_parquet(paths["holdout"]), on=KEY, validate="1:1"
     )
+    raw = Path(params["data"]["raw_dir"]) / "application_train.parquet"
+    wanted = [KEY, *cfg["attributes"], "DAYS_BIRTH"]
+    attributes = holdout[[KEY]].merge(  # as stated, whether or not the model reads them
+        read_parquet(raw, columns=wanted, filters=[(KEY, "in", holdout[KEY].tolist())]),
+        on=KEY,
+        how="left",
+        validate="1:1",
+    )
     test = read_parquet(paths["test"])
     test[PROBABILITY] = predict_pd(booster, calibration, test[features].to_numpy())
     report = review(
         oof=read_parquet(train["oof"], columns=[KEY, TARGET, PROBABILITY]),
         holdout=holdout,
+        attributes=attributes,
         test=test,
         contributions=predict_contributions(booster, calibration, holdout[features].to_numpy()),
         features=features,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import math
 import os
 import re
 import socket
@@ -44,7 +45,8 @@ CLOSED_PORT = "http://127.0.0.1:9"  # discard port: nothing listens on loopback
 
 
 def kaggle_tables(n: int = N_ROWS) -> dict[str, pd.DataFrame]:
-    """A few contract-valid rows per table, keys consistent across tables, NaN where allowed."""
+    """A few contract-valid rows per table (inside the hard limits), keys consistent across
+    tables, NaN where allowed."""
     rng = np.random.default_rng(7)
     contract = load_contract()
     rows = np.arange(n)
@@ -64,8 +66,17 @@ def kaggle_tables(n: int = N_ROWS) -> dict[str, pd.DataFrame]:
         for col in contract[name].columns:
             if col.dtype == CATEGORY:
                 values = pd.Series([col.levels[i % len(col.levels)] for i in rows], dtype=object)
+            elif col.limits.values:
+                values = pd.Series([col.limits.values[i % len(col.limits.values)] for i in rows])
             elif col.dtype == "int64":
-                values = pd.Series(rng.integers(-3000, 3, n))
+                lowest, highest = col.limits.minimum, col.limits.maximum
+                high = highest if highest is not None else (lowest or 0) + 3
+                low = lowest if lowest is not None else high - 3003
+                values = pd.Series(rng.integers(math.ceil(low), math.floor(high) + 1, n))
+            elif col.limits.maximum is not None and col.limits.maximum <= 0:
+                values = pd.Series(rng.integers(1, 2000, n) * -112.5)  # days before applying
+            elif col.limits.maximum is not None and col.limits.maximum <= 1:
+                values = pd.Series(rng.integers(0, 9, n) / 8)  # a normalised score
             else:
                 values = pd.Series(rng.integers(1, 2000, n) * 112.5)  # written as "202500.0"
             if col.nullable:

@@ -180,16 +180,12 @@ def history_rows(aggregates: pd.DataFrame, ids: Iterable[int], schema: FeatureSc
 def feature_frame(
     applications: pd.DataFrame, aggregates: pd.DataFrame, schema: FeatureSchema
 ) -> pd.DataFrame:
-    """The model input for a batch: key, TARGET if known, the audited fields, then the features.
-
-    The audited fields (the prohibited bases) ride along as they were sent, for the fair-lending
-    audit; the model reads only ``schema.features``.
-    """
+    """The model input for a batch of applications: key, TARGET if known, then the features."""
     matrix = transform(
         columns_from_frame(applications, schema),
         history_rows(aggregates, applications[KEY], schema),
         schema,
     )
     out = pd.DataFrame(matrix, columns=list(schema.features))
-    keys = [k for k in (KEY, TARGET, *schema.audited) if k in applications.columns]
+    keys = [k for k in (KEY, TARGET) if k in applications.columns]
     return pd.concat([applications[keys].reset_index(drop=True), out], axis=1)

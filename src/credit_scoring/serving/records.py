@@ -171,7 +171,10 @@ class RecordLog:
         if max_bytes is not None:
             page = self._db.execute("PRAGMA page_size").fetchone()[0]
             self._db.execute(f"PRAGMA max_page_count = {max(1, max_bytes // page)}")
-        self._db.execute("PRAGMA synchronous=FULL")  # a committed record survives a power cut
+        # WAL with synchronous=NORMAL: a committed record survives the process and the service
+        # crashing; only a power cut can lose the last commits before a checkpoint. FULL adds an
+        # fsync to every commit, which a request would wait for (docs/benchmarks.md).
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write, name="decision-record", daemon=True)
         self._writer.start()

@@ -60,6 +60,7 @@ def review(
     *,
     oof: pd.DataFrame,
     holdout: pd.DataFrame,
+    attributes: pd.DataFrame,
     test: pd.DataFrame,
     contributions: np.ndarray,
     features: Sequence[str],
@@ -74,8 +75,10 @@ def review(
 
     Args:
         oof: TARGET and the calibrated out-of-fold PROBABILITY of the development applicants.
-        holdout: the hold-out applicants: TARGET, the served model's PROBABILITY, their
-            features and the audited attributes.
+        holdout: the hold-out applicants: TARGET, the served model's PROBABILITY and their
+            features.
+        attributes: the same applicants' fair-lending attributes as the application states
+            them (raw, whether or not the model reads them) and DAYS_BIRTH, row for row.
         test: application_test's applicants: PROBABILITY and their features.
         contributions: the hold-out's TreeSHAP contributions, in ``features`` order.
         features: the model's features; ``categorical`` those among them that are codes.
@@ -92,8 +95,8 @@ def review(
     graded = jeffreys_test(
         band_table(y, p, decision.bands.bands(p), decision.bands.labels), settings.level
     )
-    groups = {name: holdout[name].to_numpy() for name in settings.attributes}
-    groups[AGE_BAND] = age_bands(holdout["DAYS_BIRTH"].to_numpy(), settings.age_edges)
+    groups = {name: attributes[name].to_numpy() for name in settings.attributes}
+    groups[AGE_BAND] = age_bands(attributes["DAYS_BIRTH"].to_numpy(), settings.age_edges)
     top = list(strongest[: settings.top_features])
     return {
         "summary": {
