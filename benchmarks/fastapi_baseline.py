@@ -51,4 +51,5 @@ async def predict(request: ScoreRequest) -> dict[str, Any] | JSONResponse:
         rows = SCORER.rows(applicants)
     except RequestError as err:
         return JSONResponse(err.to_dict(), status_code=400)
-    return SCORER.decisions(rows, [request.client_id])[0]
+    # The service's answer without its record: the same fields, a simulation flag as sent.
+    return {**SCORER.decisions(rows, [request.client_id])[0], "simulation": request.simulation}
