@@ -165,7 +165,7 @@ def oof_frame(n: int = 2000, seed: int = 0) -> pd.DataFrame:
             lambda f: f.assign(TARGET=f.TARGET.where(f.index != 4, 2)),
             "oof.TARGET: values must be 0",
         ),
-        (lambda f: f.assign(TARGET=f.TARGET.astype(str)), "oof.TARGET: expected numbers"),
+        (lambda f: f.assign(TARGET=f.TARGET.astype(str)), "oof.TARGET: expected 0 or 1"),
         (lambda f: f.assign(probability=f.probability.where(f.index != 7)), "must be finite"),
         (lambda f: f.assign(probability=f.probability.where(f.index != 7, np.inf)), "finite"),
         (lambda f: f.assign(probability=f.probability + 1), "oof.probability: values must be in"),

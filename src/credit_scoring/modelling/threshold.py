@@ -21,6 +21,7 @@ from credit_scoring.artifacts import parse_json
 from credit_scoring.contract.tables import TARGET, SchemaError
 from credit_scoring.errors import ConfigError
 from credit_scoring.modelling.cross_validation import PROBABILITY
+from credit_scoring.modelling.scores import checked_scores
 
 # "Approve everyone" as a threshold: the smallest float above every probability, so the rule
 # stays one comparison and the value stays finite (JSON has no infinity).
@@ -49,45 +50,6 @@ class CostReport:
         return cls(**{f.name: raw[f.name] for f in fields(cls)})
 
 
-def _offenders(values: np.ndarray, bad: np.ndarray) -> str:
-    first = int(np.argmax(bad))
-    return f"{int(bad.sum())} bad value(s), first {values[first].item()!r} at row {first}"
-
-
-def _scores(
-    y: npt.ArrayLike, p: npt.ArrayLike, name: str = "scores"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return (y as int64, p as float64), or raise :class:`SchemaError` naming the column.
-
-    Every public function goes through here, so a NaN or a label of 2 cannot quietly shift a
-    threshold; the stage passes the file's name to get a message that says where to look.
-    """
-    checked = []
-    for column, values in ((TARGET, np.asarray(y)), (PROBABILITY, np.asarray(p))):
-        if values.dtype == bool or not np.issubdtype(values.dtype, np.number):
-            raise SchemaError(name, column, f"expected numbers, found dtype {values.dtype}")
-        if values.ndim != 1:
-            raise SchemaError(
-                name, column, f"expected one value per applicant, shape {values.shape}"
-            )
-        checked.append(values)
-    y_arr, p_arr = checked
-    if y_arr.size != p_arr.size:
-        raise SchemaError(name, None, f"{y_arr.size} {TARGET} but {p_arr.size} {PROBABILITY}")
-    if y_arr.size == 0:
-        raise SchemaError(name, None, "no applicants")
-    bad = ~np.isin(y_arr, (0, 1))
-    if bad.any():
-        raise SchemaError(name, TARGET, f"values must be 0 or 1, {_offenders(y_arr, bad)}")
-    bad = ~np.isfinite(p_arr)
-    if bad.any():
-        raise SchemaError(name, PROBABILITY, f"values must be finite, {_offenders(p_arr, bad)}")
-    bad = (p_arr < 0) | (p_arr > 1)
-    if bad.any():
-        raise SchemaError(name, PROBABILITY, f"values must be in [0, 1], {_offenders(p_arr, bad)}")
-    return y_arr.astype("int64"), p_arr.astype("float64")
-
-
 def oof_scores(frame: pd.DataFrame, name: str = "oof") -> tuple[np.ndarray, np.ndarray]:
     """The labels and out-of-fold probabilities of a predictions table, checked.
 
@@ -100,7 +62,7 @@ def oof_scores(frame: pd.DataFrame, name: str = "oof") -> tuple[np.ndarray, np.n
     missing = [c for c in (TARGET, PROBABILITY) if c not in frame.columns]
     if missing:
         raise SchemaError(name, missing[0], f"missing column(s) {missing}")
-    return _scores(frame[TARGET], frame[PROBABILITY], name)
+    return checked_scores(frame[TARGET], frame[PROBABILITY], name)
 
 
 def _report(
@@ -122,7 +84,7 @@ def decision_cost(
     y: npt.ArrayLike, p: npt.ArrayLike, threshold: float, cost_fn: float, cost_fp: float
 ) -> CostReport:
     """The cost of refusing every applicant whose probability is at least ``threshold``."""
-    y, p = _scores(y, p)
+    y, p = checked_scores(y, p)
     refused = p >= threshold
     tp = int(np.sum(refused & (y == 1)))
     fp = int(np.sum(refused)) - tp
@@ -148,7 +110,7 @@ def cost_curve(y: npt.ArrayLike, p: npt.ArrayLike, cost_fn: float, cost_fp: floa
     do not change, so no threshold can do better than the best candidate. One row per
     candidate, thresholds ascending, with the columns of :class:`CostReport`.
     """
-    y, p = _scores(y, p)
+    y, p = checked_scores(y, p)
     scores, inverse = np.unique(p, return_inverse=True)
     applicants = np.bincount(inverse, minlength=scores.size)
     defaults = np.bincount(inverse[y == 1], minlength=scores.size)
@@ -258,7 +220,7 @@ class RiskBands:
         does not rise (pool-adjacent-violators), until every grade is riskier than the one
         before. The threshold edge is never pooled away.
         """
-        y, p = _scores(y, p)
+        y, p = checked_scores(y, p)
         cuts = np.quantile(p, np.arange(1, grades) / grades, method="inverted_cdf")
         t = min(threshold, 1.0)  # APPROVE_ALL refuses no one: no grade above it
         edges = np.unique(np.append(cuts[(cuts > p.min()) & (cuts <= p.max())], t))
@@ -375,7 +337,7 @@ class ThresholdDecision:
         (:meth:`RiskBands.derive`); ``refer_odds`` the width of the band referred to an
         officer (:class:`ReferBand`; 1, none).
         """
-        y, p = _scores(y, p)
+        y, p = checked_scores(y, p)
         chosen = best_threshold(y, p, cost_fn=cost_fn, cost_fp=cost_fp)
         return cls(
             chosen=chosen,

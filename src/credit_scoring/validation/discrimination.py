@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from credit_scoring.validation.checks import both_classes, checked_scores
+from credit_scoring.modelling.scores import both_classes, checked_scores
 
 
 @dataclass(frozen=True)

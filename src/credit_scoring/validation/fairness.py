@@ -25,7 +25,7 @@ from fairlearn.metrics import (
 )
 
 from credit_scoring.contract.tables import TARGET, SchemaError
-from credit_scoring.validation.checks import (
+from credit_scoring.modelling.scores import (
     REFUSED,
     checked_labels,
     one_per_applicant,

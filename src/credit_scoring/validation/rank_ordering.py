@@ -16,7 +16,7 @@ from scipy import stats
 
 from credit_scoring.contract.tables import SchemaError
 from credit_scoring.modelling.cross_validation import PROBABILITY
-from credit_scoring.validation.checks import (
+from credit_scoring.modelling.scores import (
     checked_probabilities,
     checked_scores,
     one_per_applicant,

@@ -15,7 +15,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from credit_scoring.contract.tables import SchemaError
-from credit_scoring.validation.checks import one_per_applicant
+from credit_scoring.modelling.scores import one_per_applicant
 
 # The conventional reading: below 0.10 stable, from 0.10 worth watching, from 0.25 shifted.
 PSI_WATCH = 0.10

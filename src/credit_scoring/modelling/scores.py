@@ -1,8 +1,9 @@
-"""The input checks shared by the validation statistics.
+"""The checks of scored applicants (outcomes and probabilities) that every figure relies on.
 
-A NaN probability or a label of 2 would not fail loudly inside a Gini or a PSI; it would shift the
-figure a reviewer signs off. Every public statistic therefore checks its inputs here and raises
-:class:`SchemaError` naming the table and the column to look at.
+A NaN probability or a label of 2 would not fail loudly inside a threshold search, a Gini or a
+PSI; it would shift the figure a reviewer signs off. The threshold and the validation statistics
+therefore check their inputs here and raise :class:`SchemaError` naming the table and the column
+to look at.
 """
 
 from __future__ import annotations
