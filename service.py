@@ -15,8 +15,6 @@ limit are :mod:`credit_scoring.serving.api`.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import gc
 import os
 import uuid
@@ -85,6 +83,7 @@ class CreditScoring:
         package = Package.load(Path(self.model.path), version=self.model.tag.version)
         self.scorer = Scorer(package)
         self.provenance = Provenance(package.version, package.files, package.reasons.version)
+        self.override_reasons = dict(package.reasons.overrides)  # code: text, for /decide
         self.records = RecordLog(
             SETTINGS.decision_log, SETTINGS.record_timeout, SETTINGS.record_max_bytes
         )
@@ -98,44 +97,24 @@ class CreditScoring:
     def close(self) -> None:
         self.records.close()
 
-    def _submit(
+    def _records(
         self,
         request_id: str,
         endpoint: str,
         applicants: list[Applicant],
         decisions: list[dict[str, Any]],
         simulation: bool,
-    ) -> concurrent.futures.Future:
-        """Queue the request's records for the next group commit."""
-        return self.records.submit(
-            decision_records(
-                request_id=request_id,
-                endpoint=endpoint,
-                simulation=simulation,
-                applicants=applicants,
-                decisions=decisions,
-                provenance=self.provenance,
-                time=now(),
-            )
+    ) -> list[dict[str, Any]]:
+        """The request's records, for the next group commit."""
+        return decision_records(
+            request_id=request_id,
+            endpoint=endpoint,
+            simulation=simulation,
+            applicants=applicants,
+            decisions=decisions,
+            provenance=self.provenance,
+            time=now(),
         )
-
-    async def _recorded(self, future: concurrent.futures.Future) -> None:
-        """Wait, off the event loop's back, until the records are committed; else RecordError."""
-        try:
-            await asyncio.wait_for(asyncio.wrap_future(future), SETTINGS.record_timeout)
-        except TimeoutError:
-            raise RecordError(
-                f"the record was not committed within {SETTINGS.record_timeout} s"
-            ) from None
-
-    @staticmethod
-    def _recorded_sync(future: concurrent.futures.Future) -> None:
-        try:
-            future.result(timeout=SETTINGS.record_timeout)
-        except concurrent.futures.TimeoutError:
-            raise RecordError(
-                f"the record was not committed within {SETTINGS.record_timeout} s"
-            ) from None
 
     def _decide(
         self, applicants: list[Applicant], batch: bool = False
@@ -156,8 +135,8 @@ class CreditScoring:
         except RequestError as err:
             return bad_request(err)
         try:
-            await self._recorded(
-                self._submit(request_id, "predict", applicants, decisions, simulation)
+            await self.records.commit_async(
+                self._records(request_id, "predict", applicants, decisions, simulation)
             )
         except RecordError as err:
             return unrecorded(request_id, err)
@@ -185,8 +164,8 @@ class CreditScoring:
             except RequestError as err:
                 return bad_request(err)
             try:
-                self._recorded_sync(
-                    self._submit(request_id, "predict_batch", inputs, decisions, simulated)
+                self.records.commit(
+                    self._records(request_id, "predict_batch", inputs, decisions, simulated)
                 )
             except RecordError as err:
                 return unrecorded(request_id, err)
@@ -222,8 +201,8 @@ class CreditScoring:
         contributions = self.scorer.contributions(rows)
         decisions = self.scorer.decisions(rows, [client_id], contributions)
         try:
-            await self._recorded(
-                self._submit(request_id, "explain", applicants, decisions, simulation)
+            await self.records.commit_async(
+                self._records(request_id, "explain", applicants, decisions, simulation)
             )
         except RecordError as err:
             return unrecorded(request_id, err)
@@ -243,7 +222,7 @@ class CreditScoring:
         note: str = "",
     ) -> Response:
         """A credit officer's final decision on a recorded recommendation, kept beside it."""
-        reasons = dict(self.scorer.package.reasons.overrides)
+        reasons = self.override_reasons
         if reason not in reasons:
             return bad_request(
                 [Problem(("reason",), f"{reason!r} is not one of {list(reasons)}", "unknown")]
@@ -275,7 +254,7 @@ class CreditScoring:
             time=now(),
         )
         try:
-            self._recorded_sync(self.records.submit([final]))
+            self.records.commit([final])
         except RecordError as err:
             return unrecorded(final["request_id"], err)
         return answer({k: v for k, v in final.items() if k not in ("kind", "item")})

@@ -23,6 +23,7 @@ the model's recommendation).
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import hashlib
 import logging
@@ -184,6 +185,24 @@ class RecordLog:
         future: concurrent.futures.Future = concurrent.futures.Future()
         self._queue.put((list(records), future))
         return future
+
+    def commit(self, records: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Submit and wait until committed, at most ``timeout`` s; else :class:`RecordError`."""
+        try:
+            return self.submit(records).result(timeout=self.timeout)
+        except concurrent.futures.TimeoutError:
+            raise RecordError(self._late) from None
+
+    async def commit_async(self, records: Sequence[Mapping[str, Any]]) -> list[str]:
+        """:meth:`commit` for an event loop: it awaits the writer rather than blocking on it."""
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(self.submit(records)), self.timeout)
+        except TimeoutError:
+            raise RecordError(self._late) from None
+
+    @property
+    def _late(self) -> str:
+        return f"the record was not committed within {self.timeout:g} s"
 
     def _write(self) -> None:
         stopping = False

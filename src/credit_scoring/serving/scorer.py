@@ -99,6 +99,7 @@ class Scorer:
                 given[i] = reasons(rows[i], contribution, **self._reasons)
         bands = self.bands.bands(probabilities)
         scores = self.scorecard.points(probabilities)
+        recommendations = self.package.decision.recommend(probabilities)
         # The raw numeric inputs lead each row: warn of those the model never saw so far out.
         numeric = self.package.schema.numeric
         unseen = self.package.inputs.warnings(numeric, rows[:, : len(numeric)])
@@ -109,7 +110,7 @@ class Scorer:
                 "score": float(score),
                 "prediction": int(no),
                 "decision": "refuse" if no else "approve",
-                "recommendation": str(self.package.decision.recommend(p)),
+                "recommendation": str(recommended),
                 "risk_band": str(band),
                 "threshold": self.threshold,
                 "cutoff_score": self.cutoff_score,
@@ -117,8 +118,16 @@ class Scorer:
                 "reasons": why,
                 "warnings": warned,
             }
-            for p, score, no, band, client_id, why, warned in zip(
-                probabilities, scores, refused, bands, client_ids, given, unseen, strict=True
+            for p, score, no, recommended, band, client_id, why, warned in zip(
+                probabilities,
+                scores,
+                refused,
+                recommendations,
+                bands,
+                client_ids,
+                given,
+                unseen,
+                strict=True,
             )
         ]
 
