@@ -11,6 +11,8 @@ Settings (environment, read by :func:`main` only):
     CREDIT_SCORING_UI_TIMEOUT  seconds to wait for an answer from the service (default 30)
     CREDIT_SCORING_DRIFT_JSON  the drift stage's summary (default ``reports/drift.json``); its
                                full report is the ``.html`` file beside it
+    CREDIT_SCORING_API_KEY     the service's API key, if it asks for one (or
+    CREDIT_SCORING_API_KEY_FILE, a file holding it), sent with every call
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from credit_scoring.serving.settings import SettingsError, api_key
 from credit_scoring.ui.screen import serve
 from credit_scoring.ui.settings import Settings
 
@@ -34,12 +37,17 @@ def read_settings(env: Mapping[str, str]) -> Settings:
         except ValueError:
             raise SystemExit(f"{name}={raw!r}: expected a number") from None
 
+    try:
+        key = api_key(env)
+    except SettingsError as err:
+        raise SystemExit(str(err)) from None
     return Settings(
         service_url=env.get("CREDIT_SCORING_URL") or Settings.service_url,
         host=env.get("CREDIT_SCORING_UI_HOST") or Settings.host,
         port=int(number("CREDIT_SCORING_UI_PORT", Settings.port, int)),
         timeout=number("CREDIT_SCORING_UI_TIMEOUT", Settings.timeout, float),
         drift_json=Path(env.get("CREDIT_SCORING_DRIFT_JSON") or Settings.drift_json),
+        api_key=key,
     )
 
 

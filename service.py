@@ -28,7 +28,6 @@ from starlette.responses import Response
 from credit_scoring.modelling.threshold import RULE
 from credit_scoring.serving.api import (
     BatchDecisions,
-    BodyLimit,
     ClientRequest,
     Explanation,
     FinalDecision,
@@ -36,13 +35,15 @@ from credit_scoring.serving.api import (
     Scored,
     ScoreRequest,
     answer,
-    bad_request,
     batch_request,
     explain_request,
+    refusal,
     startup,
     unrecorded,
 )
-from credit_scoring.serving.package import Package
+from credit_scoring.serving.middleware import ApiKey, BodyLimit, Document, JsonOnly
+from credit_scoring.serving.openapi import document
+from credit_scoring.serving.package import Package, read_inputs, read_reasons
 from credit_scoring.serving.records import (
     Provenance,
     RecordError,
@@ -81,7 +82,7 @@ class CreditScoring:
 
     def __init__(self) -> None:
         package = Package.load(Path(self.model.path), version=self.model.tag.version)
-        self.scorer = Scorer(package)
+        self.scorer = Scorer(package, SETTINGS.batch_threads(os.cpu_count() or 1))
         self.provenance = Provenance(package.version, package.files, package.reasons.version)
         self.override_reasons = dict(package.reasons.overrides)  # code: text, for /decide
         self.records = RecordLog(
@@ -125,7 +126,7 @@ class CreditScoring:
         return rows, decisions
 
     @bentoml.api(input_spec=ScoreRequest, output_spec=Scored)
-    async def predict(
+    def predict(
         self, features: dict[str, Any], client_id: int | None = None, simulation: bool = False
     ) -> Response:
         """Probability of default, score in points, recommendation and grade for one applicant."""
@@ -133,9 +134,9 @@ class CreditScoring:
         try:
             _, decisions = self._decide(applicants)
         except RequestError as err:
-            return bad_request(err)
+            return refusal(err)
         try:
-            await self.records.commit_async(
+            self.records.commit(
                 self._records(request_id, "predict", applicants, decisions, simulation)
             )
         except RecordError as err:
@@ -146,7 +147,7 @@ class CreditScoring:
     def predict_batch(self, applicants: list[ScoreRequest], simulation: bool = False) -> Response:
         """Many applicants in one call (at most CREDIT_SCORING_MAX_BATCH); results keep order."""
         if len(applicants) > SETTINGS.max_batch:
-            return bad_request(
+            return refusal(
                 [
                     Problem(
                         ("applicants",),
@@ -162,7 +163,7 @@ class CreditScoring:
             try:
                 _, decisions = self._decide(inputs, batch=True)
             except RequestError as err:
-                return bad_request(err)
+                return refusal(err)
             try:
                 self.records.commit(
                     self._records(request_id, "predict_batch", inputs, decisions, simulated)
@@ -185,7 +186,7 @@ class CreditScoring:
         )
 
     @bentoml.api(input_spec=ExplainRequest, output_spec=Explanation)
-    async def explain(
+    def explain(
         self,
         features: dict[str, Any],
         client_id: int | None = None,
@@ -197,11 +198,11 @@ class CreditScoring:
         try:
             rows = self.scorer.rows(applicants)
         except RequestError as err:
-            return bad_request(err)
+            return refusal(err)
         contributions = self.scorer.contributions(rows)
         decisions = self.scorer.decisions(rows, [client_id], contributions)
         try:
-            await self.records.commit_async(
+            self.records.commit(
                 self._records(request_id, "explain", applicants, decisions, simulation)
             )
         except RecordError as err:
@@ -224,23 +225,22 @@ class CreditScoring:
         """A credit officer's final decision on a recorded recommendation, kept beside it."""
         reasons = self.override_reasons
         if reason not in reasons:
-            return bad_request(
+            return refusal(
                 [Problem(("reason",), f"{reason!r} is not one of {list(reasons)}", "unknown")]
             )
         recommended = self.records.find(request_id, item)
         if recommended is None:
-            return bad_request(
+            return refusal(
                 [
                     Problem(
                         ("request_id",),
                         f"no recorded recommendation {request_id} (item {item})",
                         "not_found",
                     )
-                ],
-                status=404,
+                ]
             )
         if recommended["kind"] == "simulation":
-            return bad_request(
+            return refusal(
                 [Problem(("request_id",), "a simulation is not a decision to take", "simulation")]
             )
         final = final_record(
@@ -307,7 +307,7 @@ class CreditScoring:
     def applicant(self, client_id: int) -> dict[str, Any]:
         """The stored application fields of a test-population applicant, ready to score."""
         if client_id not in self.scorer.package.applications.index:
-            return bad_request(
+            return refusal(
                 [
                     Problem(
                         ("client_id",),
@@ -319,4 +319,22 @@ class CreditScoring:
         return {"client_id": client_id, "features": self.scorer.application(client_id)}
 
 
+def openapi_document() -> dict[str, Any]:
+    """``/docs.json``: every answer of every endpoint, and the package's own request fields."""
+    folder = Path(MODEL.stored.path)
+    return document(
+        CreditScoring.openapi_spec.asdict(),
+        CreditScoring.apis,
+        read_inputs(folder),
+        [code for code, _ in read_reasons(folder).overrides],
+        version=MODEL.tag.version,
+        keyed=SETTINGS.api_key is not None,
+    )
+
+
+# The first added is the outermost: a request meets the key, then the media type, then the size.
+if SETTINGS.api_key is not None:
+    CreditScoring.add_asgi_middleware(ApiKey, key=SETTINGS.api_key)
+CreditScoring.add_asgi_middleware(JsonOnly)
 CreditScoring.add_asgi_middleware(BodyLimit, max_bytes=SETTINGS.max_body_bytes)
+CreditScoring.add_asgi_middleware(Document, build=openapi_document)

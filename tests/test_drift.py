@@ -200,10 +200,10 @@ def test_the_report_shows_the_override_rate_by_grade_from_the_record(workdir):
     done = check_batch(workdir, "batch.csv", out, "--records", "decisions.sqlite3")
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((workdir / out / "oversight.json").read_text()) == [
-        {"risk_band": "B", "recommendations": 2, "final_decisions": 1, "overrides": 1,
-         "override_rate": 1.0}
+        {"risk_band": "B", "recommendations": 2, "warned": 0, "final_decisions": 1,
+         "overrides": 1, "override_rate": 1.0}
     ]  # fmt: skip
-    assert "grade B: 2 recommendations, 1 final decisions, 1 overridden (100.0%)" in done.stderr
+    assert "grade B: 2 recommendations, 0 with warnings, 1 final decisions, 1 overridden (100.0%)" in done.stderr
 
 
 def test_a_shifted_batch_exits_with_an_alarm_a_scheduler_can_act_on(workdir):

@@ -166,6 +166,8 @@ def test_export_filters_and_oversight_counts_finals_not_simulations(tmp_path):
     recs = [decision(i, band="A" if i < 3 else "F") for i in range(6)]
     recs[5]["recommendation"] = "refuse"
     sims = [decision(10 + i, kind="simulation", band="A") for i in range(4)]
+    unseen = ["AMT_CREDIT: 9e+07 is above the largest value seen in training (4e+06)"]
+    recs[1]["warnings"] = sims[0]["warnings"] = unseen  # a warned simulation never counts
     finals = [
         final_record(recs[5], request_id="f" * 32, officer_id="o1", decision="approve",
                      reason="VERIFIED_INCOME", reason_text="t", note="", time=recs[5]["time"]),
@@ -175,10 +177,10 @@ def test_export_filters_and_oversight_counts_finals_not_simulations(tmp_path):
     write(db, recs + sims + finals)
     rows = oversight(read(db))
     assert rows == [
-        {"risk_band": "A", "recommendations": 3, "final_decisions": 1, "overrides": 0,
-         "override_rate": 0.0},
-        {"risk_band": "F", "recommendations": 3, "final_decisions": 1, "overrides": 1,
-         "override_rate": 1.0},
+        {"risk_band": "A", "recommendations": 3, "warned": 1, "final_decisions": 1,
+         "overrides": 0, "override_rate": 0.0},
+        {"risk_band": "F", "recommendations": 3, "warned": 0, "final_decisions": 1,
+         "overrides": 1, "override_rate": 1.0},
     ]  # fmt: skip
     out = tmp_path / "overridden.parquet"
     assert export(db, out, "parquet", overridden=True) == 1

@@ -346,7 +346,7 @@ def test_model_info_schema_population_and_lookup(service, run, packaged):
     sent = records(run["applications"].iloc[[5]])[0]
     assert {k: v for k, v in looked_up["features"].items() if v is not None} == sent
     unknown = post(service, "applicant", {"client_id": 1})
-    assert unknown.status_code == 400 and unknown.json()["detail"][0]["loc"] == ["client_id"]
+    assert unknown.status_code == 404 and unknown.json()["detail"][0]["loc"] == ["client_id"]
 
 
 def request_total(metrics: str, path: str, status: int) -> float:
@@ -489,7 +489,8 @@ def test_a_failed_write_is_a_503_and_no_decision_goes_unrecorded(packaged, run, 
         else:
             assert out["request_id"] not in recorded
             assert "probability" not in out and "decision" not in out
-            assert out["error"].startswith("no decision: ") and len(out["request_id"]) == 32
+            assert out["error"].startswith("record: no decision: ")
+            assert len(out["request_id"]) == 32
             assert response.headers["retry-after"] == "1"
     assert audit("verify", str(db)).returncode == 0
 
@@ -508,7 +509,7 @@ def test_simulations_are_recorded_but_never_decisions_and_an_officer_overrules(s
             "reason": "OTHER",
         },
     )
-    assert refused.status_code == 400 and "simulation" in refused.text
+    assert refused.status_code == 409 and "simulation" in refused.text
 
     real = post(service, "predict", body).json()
     assert real["simulation"] is False
@@ -606,10 +607,10 @@ def test_answers_have_the_declared_output_shapes(service, run):
 
     app = run["applications"].iloc[2]
     body = {"features": records(run["applications"].iloc[[2]])[0], "client_id": int(app[KEY])}
-    assert set(post(service, "predict", body).json()) == fields("ScoredIODescriptor")
+    assert set(post(service, "predict", body).json()) == fields("predict_response")
     explained = post(service, "explain", body).json()
-    assert set(explained) == fields("ExplanationIODescriptor")
+    assert set(explained) == fields("explain_response")
     assert {k for c in explained["contributions"] for k in c} == fields("Contribution")
     batch = post(service, "predict_batch", {"applicants": [body, body]}).json()
-    assert set(batch) == fields("BatchDecisionsIODescriptor")
+    assert set(batch) == fields("predict_batch_response")
     assert all(set(r) == fields("Decision") for r in batch["results"])

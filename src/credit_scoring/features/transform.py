@@ -67,9 +67,12 @@ def columns_from_records(
 
 
 def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """A ratio that is missing, never infinite, when the denominator is zero or missing."""
+    """A ratio that is missing, never infinite, when the denominator is zero or missing, or
+    so small that the ratio overflows."""
     out = np.full(np.broadcast(num, den).shape, np.nan)
-    np.divide(num, den, out=out, where=(den != 0) & ~np.isnan(den))
+    with np.errstate(over="ignore"):
+        np.divide(num, den, out=out, where=(den != 0) & ~np.isnan(den))
+    out[np.isinf(out)] = np.nan
     return out
 
 

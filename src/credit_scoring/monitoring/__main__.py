@@ -7,7 +7,8 @@ calibration, threshold and the history of the applicants it knows. The reference
 hold-out applicants that ``params.yaml`` names. It also prints the stability section of the
 validation report for the batch (the PSI of the score and of the strongest features, and the
 refusal rate) and writes it as ``stability.json``. With ``--records`` (the service's decision
-record) it also writes ``oversight.json``: by risk grade, the recommendations, the officers'
+record) it also writes ``oversight.json``: by risk grade, the recommendations (and how many
+warned of inputs outside the training range), the officers'
 final decisions, the overrides and the override rate.
 
 Exit codes: 0 stable; 1 bad input (one line naming the file); 3 an alarm a scheduler should act
@@ -109,9 +110,11 @@ def check(
         for row in by_grade:
             rate = row["override_rate"]
             log.info(
-                "  grade %s: %d recommendations, %d final decisions, %d overridden (%s)",
+                "  grade %s: %d recommendations, %d with warnings, %d final decisions, "
+                "%d overridden (%s)",
                 row["risk_band"],
                 row["recommendations"],
+                row["warned"],
                 row["final_decisions"],
                 row["overrides"],
                 "no final decision" if rate is None else f"{100 * rate:.1f}%",

@@ -1,4 +1,4 @@
-"""The service's HTTP surface: request and response models, answers, the body limit, start-up.
+"""The service's HTTP surface: request, response and error models, answers, start-up.
 
 ``service.py`` declares the BentoML service from these parts. Nothing here runs at import: the
 two request models whose bounds come from the settings and the package are made by
@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import bentoml
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
 from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.serving.package import PackageError, check_package
-from credit_scoring.serving.requests import Problem, RequestError
+from credit_scoring.serving.requests import MAX_INTEGER, Problem, RequestError
 from credit_scoring.serving.settings import Settings, SettingsError
 
 EXAMPLE = {
@@ -35,16 +35,31 @@ EXAMPLE = {
 }
 
 
+def _whole(value: Any) -> Any:
+    """A whole number sent as 3.0 is the integer 3, as JSON Schema's "integer" says; a string
+    or a boolean stays what it is, for the strict check to refuse."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+# The bounds before the conversion, so that pydantic states them in the JSON Schema too.
+ClientId = Annotated[int, Field(ge=0, le=MAX_INTEGER), BeforeValidator(_whole)]
+
+
 class ScoreRequest(BaseModel):
     """One applicant: raw application fields, and the id of a known applicant if any."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     features: dict[str, Any] = Field(
         description="Raw application fields by their Home Credit names; absent means missing.",
         examples=[EXAMPLE],
     )
-    client_id: StrictInt | None = Field(
-        None, description="SK_ID_CURR of a known applicant, whose credit history is used."
+    client_id: ClientId | None = Field(
+        None,
+        ge=0,
+        le=MAX_INTEGER,
+        description="SK_ID_CURR of a known applicant, whose credit history is used.",
     )
     simulation: bool = Field(
         False,
@@ -56,7 +71,9 @@ def explain_request(features: int) -> type[ScoreRequest]:
     """The explain request; ``top_k`` is at most the package's feature count, in the OpenAPI too."""
 
     class ExplainRequest(ScoreRequest):
-        top_k: int = Field(10, ge=1, le=features, description="contributions")
+        top_k: Annotated[int, Field(ge=1, le=features), BeforeValidator(_whole)] = Field(
+            10, description="contributions"
+        )
 
     return ExplainRequest
 
@@ -65,7 +82,7 @@ def batch_request(max_batch: int) -> type[BaseModel]:
     """The batch request; its description states the configured limit (checked in the handler)."""
 
     class BatchRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+        model_config = ConfigDict(extra="forbid", strict=True)
         applicants: list[ScoreRequest] = Field(
             description=f"At most {max_batch} applicants; an empty list gets an empty result."
         )
@@ -138,18 +155,20 @@ class Explanation(Scored):
 
 
 class ClientRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    client_id: StrictInt
+    model_config = ConfigDict(extra="forbid", strict=True)
+    client_id: ClientId
 
 
 class FinalDecisionRequest(BaseModel):
     """A credit officer's final decision on a recorded recommendation."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     request_id: str = Field(
         min_length=32, max_length=32, description="the recommendation's request_id"
     )
-    item: int = Field(0, ge=0, description="the applicant's index in a batch (0 otherwise)")
+    item: Annotated[int, Field(ge=0, le=MAX_INTEGER), BeforeValidator(_whole)] = Field(
+        0, description="the applicant's index in a batch (0 otherwise)"
+    )
     officer_id: str = Field(min_length=1, max_length=64, description="who decides")
     decision: Literal["approve", "refuse"]
     reason: str = Field(description="a code of the package's override reasons (/model_info)")
@@ -173,6 +192,23 @@ class FinalDecision(BaseModel):
     score: float = Field(description="the recommendation's score in points")
 
 
+class ErrorDetail(BaseModel):
+    loc: list[str | int] = Field(description="where: the field's path in the body, or a header")
+    msg: str = Field(description="what is wrong with it")
+    type: str = Field(description="the kind of problem, for a program to act on")
+
+
+class Error(BaseModel):
+    """Every error the service answers (4xx, and 503 with the request's id)."""
+
+    error: str = Field(description="the first problem in one line, and how many more")
+    detail: list[ErrorDetail] = Field(description="every problem, one each")
+
+
+class Unrecorded(Error):
+    request_id: str = Field(description="the request's id, for the operator's log")
+
+
 class BatchDecisions(BaseModel):
     request_id: str
     simulation: bool
@@ -194,38 +230,21 @@ def answer(payload: dict[str, Any]) -> Response:
     return Response(orjson.dumps(payload), media_type="application/json")
 
 
-def bad_request(problems: list[Problem] | RequestError, status: int = 400) -> JSONResponse:
-    """A 400 (or ``status``: 404 for what we do not hold) naming every problem."""
+def refusal(problems: list[Problem] | RequestError, status: int | None = None) -> JSONResponse:
+    """An error answer naming every problem, with ``status`` or else the problems' own
+    (:attr:`RequestError.status`: 404 for what we do not hold, else 400)."""
     error = problems if isinstance(problems, RequestError) else RequestError(problems)
-    return JSONResponse(error.to_dict(), status_code=status)
+    return JSONResponse(error.to_dict(), status_code=status or error.status)
 
 
 def unrecorded(request_id: str, err: Exception) -> JSONResponse:
     """503: the decision could not be recorded, so none was made; the client may retry."""
+    body = RequestError([Problem(("record",), f"no decision: {err}; retry later", "unrecorded")])
     return JSONResponse(
-        {"error": f"no decision: {err}; retry later", "request_id": request_id},
+        {**body.to_dict(), "request_id": request_id},
         status_code=503,
         headers={"Retry-After": "1"},
     )
-
-
-class BodyLimit:
-    """Answer 413 to a body over the limit before reading it (ASGI middleware)."""
-
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"0")
-            if not length.isdigit() or int(length) > self.max_bytes:
-                response = JSONResponse(
-                    {"error": f"request body over the limit of {self.max_bytes} bytes"},
-                    status_code=413,
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 def checked_schema(model: bentoml.models.BentoModel, home: str) -> FeatureSchema:

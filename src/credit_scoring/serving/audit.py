@@ -180,15 +180,17 @@ def _write(out: Path | TextIO, text: str) -> None:
 
 
 def oversight(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """By risk grade: recommendations, final decisions, overrides and the override rate.
+    """By risk grade: recommendations, those made on inputs outside what the model saw in
+    training (``warned``), final decisions, overrides and the override rate.
 
     Simulations never count. The override rate is the share of final decisions that overruled
     the model's recommendation.
     """
-    recommended, finals, overrides = Counter(), Counter(), Counter()
+    recommended, warned, finals, overrides = Counter(), Counter(), Counter(), Counter()
     for r in records:
         if r["kind"] == "decision":
             recommended[r["risk_band"]] += 1
+            warned[r["risk_band"]] += bool(r.get("warnings"))
         elif r["kind"] == "final":
             finals[r["risk_band"]] += 1
             overrides[r["risk_band"]] += bool(r["overridden"])
@@ -196,6 +198,7 @@ def oversight(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         {
             "risk_band": band,
             "recommendations": recommended[band],
+            "warned": warned[band],
             "final_decisions": finals[band],
             "overrides": overrides[band],
             "override_rate": overrides[band] / finals[band] if finals[band] else None,
@@ -212,7 +215,7 @@ def _commands() -> argparse.ArgumentParser:
         ("replay", "score recorded applications again and report any difference"),
         ("export", "write records as CSV, JSON lines or parquet"),
         ("expire", "remove the records past the retention period"),
-        ("oversight", "override rate by risk grade"),
+        ("oversight", "override rate, and decisions on unseen inputs, by risk grade"),
     ):
         command = sub.add_parser(name, help=text, description=text)
         command.add_argument("db", type=Path, help="the record (CREDIT_SCORING_DECISION_LOG)")

@@ -272,16 +272,25 @@ def check_package(folder: Path) -> FeatureSchema:
             f"the history table is {history.shape}, but the schema has "
             f"{len(schema.aggregates)} aggregates for {ids.size} applicants"
         )
-    inputs = json.loads((folder / INPUTS).read_text())
-    if {f["name"] for f in inputs["fields"]} != {*schema.inputs, *schema.audited}:
+    if set(read_inputs(folder).fields) != {*schema.inputs, *schema.audited}:
         raise PackageError("inputs.json and the feature schema list different input fields")
     Calibration.from_json((folder / CALIBRATION).read_text())
-    ReasonCodes.from_dict(json.loads((folder / REASONS).read_text()))
+    read_reasons(folder)
     threshold = ThresholdDecision.from_json((folder / THRESHOLD).read_text()).threshold
     if not 0.0 <= float(threshold) <= 1.0 + 1e-12:
         raise PackageError(f"threshold {threshold} is not a probability")
     Scorecard.from_json((folder / SCORECARD).read_text())
     return schema
+
+
+def read_inputs(folder: Path) -> RequestSchema:
+    """The fields a request may send, as the package states them (``inputs.json``)."""
+    return RequestSchema.from_dict(json.loads((folder / INPUTS).read_text()))
+
+
+def read_reasons(folder: Path) -> ReasonCodes:
+    """The reason codes and the officers' override reasons (``reasons.json``)."""
+    return ReasonCodes.from_dict(json.loads((folder / REASONS).read_text()))
 
 
 @dataclass(frozen=True)
@@ -309,9 +318,9 @@ class Package:
         return cls(
             booster=lgb.Booster(model_file=str(folder / MODEL)),
             calibration=Calibration.from_json((folder / CALIBRATION).read_text()),
-            reasons=ReasonCodes.from_dict(json.loads((folder / REASONS).read_text())),
+            reasons=read_reasons(folder),
             schema=FeatureSchema.from_json((folder / SCHEMA).read_text()),
-            inputs=RequestSchema.from_dict(json.loads((folder / INPUTS).read_text())),
+            inputs=read_inputs(folder),
             decision=ThresholdDecision.from_json((folder / THRESHOLD).read_text()),
             scorecard=Scorecard.from_json((folder / SCORECARD).read_text()),
             card=json.loads((folder / CARD).read_text()),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,9 @@ from credit_scoring.features.feature_schema import FeatureSchema
 Location = tuple[str | int, ...]
 MAX_INTEGER = 2**53  # the largest integer a float64 (the model's input) holds exactly
 REQUIRED = "required: a decision cannot be made without it"
+# Problems that are no fault of the request's shape: what we do not hold (404), and a
+# decision asked of a simulation (409). Any other problem is a 400.
+STATUS = {"unknown_client": 404, "not_found": 404, "simulation": 409}
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,12 @@ class RequestError(ValueError):
         where = ".".join(str(part) for part in first.loc)
         more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
         super().__init__(f"{where}: {first.msg}{more}")
+
+    @property
+    def status(self) -> int:
+        """The HTTP status every problem shares in :data:`STATUS` (404, 409), else 400."""
+        statuses = {STATUS.get(p.type, 400) for p in self.problems}
+        return statuses.pop() if len(statuses) == 1 else 400
 
     def to_dict(self) -> dict[str, Any]:
         return {"error": str(self), "detail": [p.to_dict() for p in self.problems]}
@@ -89,6 +98,28 @@ class Field:
             out["required"] = True
         return out
 
+    def json_schema(self) -> dict[str, Any]:
+        """What :class:`RequestSchema` accepts of this field, as JSON Schema (2020-12).
+
+        A number is at most 2**53 in size (what a float64 holds exactly); null means missing,
+        except for a required field.
+        """
+        if self.kind == "category":
+            accepted: dict[str, Any] = {"enum": list(self.levels)}
+        elif self.limits.values:
+            accepted = {"enum": list(self.limits.values)}
+        else:
+            accepted = {
+                "type": self.kind,
+                "minimum": -MAX_INTEGER if self.limits.minimum is None else self.limits.minimum,
+                "maximum": MAX_INTEGER if self.limits.maximum is None else self.limits.maximum,
+            }
+            if self.limits.allowed_extra:
+                accepted = {"anyOf": [accepted, {"enum": list(self.limits.allowed_extra)}]}
+        if not self.required:
+            accepted = {"anyOf": [*accepted.get("anyOf", [accepted]), {"type": "null"}]}
+        return {**accepted, "description": self.description} if self.description else accepted
+
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Field:
         seen = (raw["seen_min"], raw["seen_max"]) if "seen_min" in raw else None
@@ -102,6 +133,37 @@ class Field:
             seen,
             raw.get("required", False),
         )
+
+
+def _passes(field: Field) -> Callable[[Any], bool]:
+    """A quick test that a value of ``field`` passes every check; a value it does not pass
+    goes through the full checks, which name the problem (or find none after all).
+
+    A batch of 1,000 applicants has some 120,000 values: this keeps their check to one
+    comparison or two each, a third of the time the full checks take.
+    """
+    if field.kind == "category":
+        levels = frozenset(field.levels)
+        return lambda value: type(value) is str and value in levels
+    limits = field.limits
+    extra = frozenset(limits.allowed_extra)
+    if limits.values:
+        allowed = frozenset(limits.values) | extra
+        return lambda value: type(value) in (int, float) and value in allowed
+    low = -MAX_INTEGER if limits.minimum is None else max(limits.minimum, -MAX_INTEGER)
+    high = MAX_INTEGER if limits.maximum is None else min(limits.maximum, MAX_INTEGER)
+    whole = field.kind == "integer"
+
+    def passes(value: Any) -> bool:
+        kind = type(value)
+        if kind is float:
+            if whole and not value.is_integer():
+                return False
+        elif kind is not int:
+            return False
+        return low <= value <= high or value in extra
+
+    return passes
 
 
 def training_ranges(features: pd.DataFrame, names: Sequence[str]) -> dict[str, tuple[float, float]]:
@@ -124,6 +186,7 @@ class RequestSchema:
         self.fields = {f.name: f for f in fields}
         self.required = tuple(f.name for f in fields if f.required)
         self._levels = {f.name: frozenset(f.levels) for f in fields if f.kind == "category"}
+        self._passes = {f.name: _passes(f) for f in fields}
         self._ranges: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray, list]] = {}
 
     @classmethod
@@ -181,10 +244,24 @@ class RequestSchema:
     def to_dict(self) -> dict[str, Any]:
         return {"fields": [f.to_dict() for f in self.fields.values()]}
 
+    def json_schema(self) -> dict[str, Any]:
+        """A request's ``features`` object as JSON Schema: what :meth:`problems` accepts."""
+        return {
+            "type": "object",
+            "description": "Raw application fields by their Home Credit names; absent or null "
+            "means missing, except for the required ones.",
+            "properties": {name: f.json_schema() for name, f in self.fields.items()},
+            "required": list(self.required),
+            "additionalProperties": False,
+        }
+
     def problems(self, features: Mapping[str, Any], loc: Location = ("features",)) -> list[Problem]:
         """Every problem of one applicant's fields; an empty list means it can be scored."""
         found = []
         for name, value in features.items():
+            passes = self._passes.get(name)
+            if passes is not None and (value is None or passes(value)):
+                continue
             field = self.fields.get(name)
             if field is None:
                 found.append(Problem((*loc, name), self._unknown(name), "unknown_field"))
@@ -257,10 +334,10 @@ class RequestSchema:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"expected a number, got {type(value).__name__}"
-        if isinstance(value, int) and abs(value) > MAX_INTEGER:
-            return "expected a number of at most 2**53 in size"
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             return f"expected a finite number, got {value}"
+        if abs(value) > MAX_INTEGER:
+            return "expected a number of at most 2**53 in size"
         if field.kind == "integer" and value != int(value):
             return f"expected a whole number, got {value}"
         return None

@@ -20,13 +20,20 @@ from credit_scoring.serving.reasons import explanation, reasons
 from credit_scoring.serving.requests import Location, Problem, RequestError
 
 Applicant = tuple[Mapping[str, Any], int | None]  # raw application fields, optional SK_ID_CURR
+# Fewer rows than this score on one thread: starting the others would cost more than it saves.
+MANY_ROWS = 64
 
 
 class Scorer:
-    """Scores applicants with a loaded :class:`Package`; stateless between calls."""
+    """Scores applicants with a loaded :class:`Package`; stateless between calls.
 
-    def __init__(self, package: Package) -> None:
+    ``threads`` is how many threads LightGBM scores a batch on; a request of one applicant or
+    a few is scored on one.
+    """
+
+    def __init__(self, package: Package, threads: int = 1) -> None:
         self.package = package
+        self.threads = threads
         self.threshold = float(package.decision.threshold)
         self.scorecard = package.scorecard
         # "refuse when probability >= threshold" is "refuse when score <= cutoff_score".
@@ -69,8 +76,10 @@ class Scorer:
         return transform(columns, history, self.package.schema)
 
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
-        """Calibrated probability of default; one thread, as a request is one row or a few."""
-        return predict_pd(self.package.booster, self.package.calibration, rows, threads=1)
+        """Calibrated probability of default."""
+        return predict_pd(
+            self.package.booster, self.package.calibration, rows, threads=self._threads(rows)
+        )
 
     def decisions(
         self,
@@ -133,10 +142,13 @@ class Scorer:
 
     def contributions(self, rows: np.ndarray) -> np.ndarray:
         """TreeSHAP contributions in calibrated log-odds (base value last), one row each:
-        :func:`~credit_scoring.modelling.calibration.predict_contributions`, one thread."""
+        :func:`~credit_scoring.modelling.calibration.predict_contributions`."""
         return predict_contributions(
-            self.package.booster, self.package.calibration, rows, threads=1
+            self.package.booster, self.package.calibration, rows, threads=self._threads(rows)
         )
+
+    def _threads(self, rows: np.ndarray) -> int:
+        return self.threads if len(rows) >= MANY_ROWS else 1
 
     def explain(self, row: np.ndarray, contribution: np.ndarray, top_k: int) -> dict[str, Any]:
         """The ``top_k`` contributions of one applicant (a row of :meth:`contributions`).

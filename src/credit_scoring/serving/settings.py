@@ -15,6 +15,12 @@ the variable, so that ``bentoml serve`` stops with that one line instead of a tr
     CREDIT_SCORING_MAX_BATCH     most applicants in one predict_batch call (default 2000)
     CREDIT_SCORING_MAX_BODY_MB   largest request body in MiB, else HTTP 413 (default 16)
     CREDIT_SCORING_WORKERS       worker processes (default 1)
+    CREDIT_SCORING_THREADS       threads each worker scores a batch on (default: the machine's
+                                 cores shared among the workers)
+    CREDIT_SCORING_API_KEY       a key every request must send in the X-API-Key header, except
+                                 the probes and metrics (default none: no key asked)
+    CREDIT_SCORING_API_KEY_FILE  a file holding that key (a mounted secret), instead of the
+                                 variable
     CREDIT_SCORING_ACCESS_LOG    BentoML's per-request access log, ``true``/``false`` (default
                                  false: it costs a few percent of the throughput, up to 15% on a
                                  quiet machine; every scoring request is in the decision log, and
@@ -29,7 +35,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -60,9 +66,15 @@ class Settings:
     max_batch: int = 2000
     max_body_bytes: int = 16 * MIB
     workers: int = 1
+    threads: int | None = None
+    api_key: str | None = field(default=None, repr=False)
     access_log: bool = False
     metrics: bool = True
     trace_rate: float = 0.0
+
+    def batch_threads(self, cores: int) -> int:
+        """Threads per worker for a batch: the setting, else ``cores`` shared among workers."""
+        return self.threads or max(1, cores // self.workers)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -100,10 +112,40 @@ class Settings:
                 "MAX_BODY_MB", _mib, "expected a positive number of MiB", cls.max_body_bytes
             ),
             workers=read("WORKERS", _count, count, cls.workers),
+            threads=read("THREADS", _count, count, cls.threads),
+            api_key=api_key(environ),
             access_log=read("ACCESS_LOG", _flag, flag, cls.access_log),
             metrics=read("METRICS", _flag, flag, cls.metrics),
             trace_rate=read("TRACE_RATE", _share, "expected a share from 0 to 1", cls.trace_rate),
         )
+
+
+MIN_KEY = 16  # characters: a shorter key is guessed too easily
+
+
+def api_key(environ: Mapping[str, str]) -> str | None:
+    """The API key from CREDIT_SCORING_API_KEY or the file CREDIT_SCORING_API_KEY_FILE names,
+    checked; None when neither is set. The screen reads it the same way, to send it."""
+    value = environ.get("CREDIT_SCORING_API_KEY", "").strip()
+    file = environ.get("CREDIT_SCORING_API_KEY_FILE", "").strip()
+    if value and file:
+        raise SettingsError(
+            "CREDIT_SCORING_API_KEY and CREDIT_SCORING_API_KEY_FILE are both set: use one"
+        )
+    name = "CREDIT_SCORING_API_KEY"
+    if file:
+        name = f"CREDIT_SCORING_API_KEY_FILE={file!r}"
+        try:
+            value = Path(file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as err:
+            raise SettingsError(f"{name}: cannot read the key: {err}") from None
+    if not value and not file:
+        return None
+    if len(value) < MIN_KEY or not value.isprintable() or not value.isascii():
+        raise SettingsError(
+            f"{name}: expected a key of at least {MIN_KEY} printable ASCII characters"
+        )
+    return value
 
 
 def _tag(raw: str) -> str | None:

@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from credit_scoring.serving.middleware import KEY_HEADER
+
 
 class ShownError(Exception):
     """A failure whose message is written for the screen: shown as it is, never a traceback."""
@@ -31,11 +33,13 @@ REFUSED = "The service refused the request"
 class ServiceClient:
     """The service's JSON API over HTTP; any failure becomes one readable :class:`ServiceError`."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, timeout: float = 30.0, api_key: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self._http = httpx.Client(
-            base_url=self.url, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0))
+            base_url=self.url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            headers={KEY_HEADER: api_key} if api_key else {},
         )
 
     def call(self, endpoint: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -69,6 +73,12 @@ class ServiceClient:
     def _error(self, response: httpx.Response, endpoint: str) -> ServiceError:
         """The service's own words for a failed call, field by field where it names them."""
         status = response.status_code
+        if status == 401:
+            return ServiceError(
+                f"The scoring service at {self.url} asks for an API key and refused the "
+                "screen's (HTTP 401): start the screen with CREDIT_SCORING_API_KEY (or "
+                "CREDIT_SCORING_API_KEY_FILE) set to the service's key."
+            )
         try:
             body = response.json()
         except ValueError:

@@ -36,7 +36,7 @@ def build_app(
     A service that cannot give its schema yet still gets a page: every tab but the form, which
     says why it is missing.
     """
-    client = client or ServiceClient(settings.service_url, timeout=settings.timeout)
+    client = client or ServiceClient(settings.service_url, settings.timeout, settings.api_key)
     fields, problem = read_fields(client)
     if problem:
         log.warning("no schema yet, serving without the form: %s", problem)
@@ -46,7 +46,7 @@ def build_app(
 def serve(settings: Settings) -> None:
     """Serve until interrupted; without the schema at start-up, serve what can be served,
     wait for the service, then rebuild the page with its form on the same port."""
-    client = ServiceClient(settings.service_url, timeout=settings.timeout)
+    client = ServiceClient(settings.service_url, settings.timeout, settings.api_key)
     drift_html = settings.drift_json.with_suffix(".html").resolve()
     while True:
         demo, problem = build_app(settings, client)

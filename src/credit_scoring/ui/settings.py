@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -14,4 +14,5 @@ class Settings:
     host: str = "127.0.0.1"  # this machine only
     port: int = 7860
     timeout: float = 30.0  # seconds to wait for an answer from the service
+    api_key: str | None = field(default=None, repr=False)  # sent as X-API-Key when set
     drift_json: Path = Path("reports/drift.json")  # its full report is the .html file beside it
