@@ -20,6 +20,7 @@ from tests.support.stages import run_stage, write_params
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"n_train": 3000, "n_test": 600, "seed": 7}
+KEY_VALUE = "test-key-0123456789abcdef"  # the `keyed` service's API key
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +79,21 @@ def service(packaged, tmp_path_factory) -> Iterator[Server]:
     """The service over HTTP, with its decision log in a temporary folder."""
     folder = tmp_path_factory.mktemp("service")
     env = {**packaged["env"], "CREDIT_SCORING_DECISION_LOG": str(folder / "decisions.sqlite3")}
+    server = Server(env, folder / "server.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def keyed(packaged, tmp_path_factory) -> Iterator[Server]:
+    """The service with an API key read from a secret file."""
+    folder = tmp_path_factory.mktemp("keyed")
+    (folder / "key").write_text(KEY_VALUE + "\n")
+    env = {
+        **packaged["env"],
+        "CREDIT_SCORING_DECISION_LOG": str(folder / "decisions.sqlite3"),
+        "CREDIT_SCORING_API_KEY_FILE": str(folder / "key"),
+    }
     server = Server(env, folder / "server.log").start()
     yield server
     server.stop()

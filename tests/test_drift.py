@@ -203,7 +203,8 @@ def test_the_report_shows_the_override_rate_by_grade_from_the_record(workdir):
         {"risk_band": "B", "recommendations": 2, "warned": 0, "final_decisions": 1,
          "overrides": 1, "override_rate": 1.0}
     ]  # fmt: skip
-    assert "grade B: 2 recommendations, 0 with warnings, 1 final decisions, 1 overridden (100.0%)" in done.stderr
+    line = "grade B: 2 recommendations, 0 with warnings, 1 final decisions, 1 overridden (100.0%)"
+    assert line in done.stderr
 
 
 def test_a_shifted_batch_exits_with_an_alarm_a_scheduler_can_act_on(workdir):

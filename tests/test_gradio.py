@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 from gradio_client import Client
 
-from conftest import ROOT
+from conftest import KEY_VALUE, ROOT
 from credit_scoring.contract.tables import DAYS_PLACEHOLDER
 from tests.support.servers import SERVICE_ENV, Server, answers, free_port, launch, stop
 
@@ -310,6 +310,21 @@ def test_status_names_the_service_and_model(ui, service):
     assert service.url in status and version in status
     cutoff = post(service, "model_info", {})["cutoff_score"]
     assert f"cut-off score {cutoff:.0f} points" in status
+
+
+def test_the_screen_sends_the_service_its_api_key(keyed, scored, tmp_path):
+    """A screen started with the service's key (from the same variable) scores as without one."""
+    app = App(keyed.url, tmp_path / "app.log")
+    app.env["CREDIT_SCORING_API_KEY"] = KEY_VALUE
+    app.start()
+    try:
+        client_id = int(scored["client_id"].iloc[0])
+        out = app.client().predict(str(client_id), api_name="/score_by_id")
+    finally:
+        app.stop()
+    assert out[ANSWER]["client_id"] == client_id
+    assert out[ANSWER]["probability"] == pytest.approx(scored["probability"].iloc[0], abs=1e-12)
+    assert out[DECISION].startswith("## Refuse: probability")
 
 
 def test_errors_are_messages_not_tracebacks(packaged, scored, tmp_path):

@@ -1,7 +1,7 @@
 """The service's HTTP edge over real HTTP: media types, the body limit, 404s, the API key, the
 probes under load, the OpenAPI document, and a fuzzer generating requests from that document.
 
-The keyed service reads its key from a secret file, as a container would mount it.
+The `keyed` service reads its key from a secret file, as a container would mount it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from conftest import KEY_VALUE
 from credit_scoring.contract.tables import KEY
 from credit_scoring.serving.settings import Settings, SettingsError
 from credit_scoring.ui.client import ServiceClient, ServiceError
@@ -25,7 +26,6 @@ from tests.support.servers import Server
 
 pytestmark = pytest.mark.slow
 
-KEY_VALUE = "test-key-0123456789abcdef"
 POSTS = ["predict", "predict_batch", "explain", "decide", "applicant", "model_info", "schema"]
 
 
@@ -54,21 +54,6 @@ def scorable(server: Server, known: list[int], **headers: str) -> dict[str, Any]
         if {"AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY"} <= set(body["features"]):
             return body
     raise AssertionError("no stored applicant states the three amounts")
-
-
-@pytest.fixture(scope="module")
-def keyed(packaged, tmp_path_factory) -> Iterator[Server]:
-    """The service with an API key read from a secret file."""
-    folder = tmp_path_factory.mktemp("keyed")
-    (folder / "key").write_text(KEY_VALUE + "\n")
-    env = {
-        **packaged["env"],
-        "CREDIT_SCORING_DECISION_LOG": str(folder / "decisions.sqlite3"),
-        "CREDIT_SCORING_API_KEY_FILE": str(folder / "key"),
-    }
-    server = Server(env, folder / "server.log").start()
-    yield server
-    server.stop()
 
 
 @pytest.mark.parametrize(
