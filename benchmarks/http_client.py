@@ -26,6 +26,11 @@ def post(path: str, body: Mapping[str, Any]) -> bytes:
     return head.encode() + payload
 
 
+def get(path: str) -> bytes:
+    """A complete HTTP/1.1 GET (the probes)."""
+    return f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+
+
 class Connection:
     """One keep-alive connection; a failed exchange answers status 0 and reconnects next time."""
 

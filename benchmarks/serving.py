@@ -11,6 +11,8 @@ them all up, and measures, on test-population applicants sent with their ``clien
 
 * /predict and /explain latency (p50, p99) at one connection, after a warm-up;
 * /predict_batch of 1,000 applicants, the median wall time of a call;
+* /readyz and /livez latency (p50, p99, max) on a connection of their own while another scores
+  batches of 2,000 and explains every contribution, one call after another;
 * /predict throughput at 16 connections: ``--rounds`` rounds in which every server in turn
   takes ``--slice`` seconds of load, each round's BentoML figure divided by its FastAPI one.
 
@@ -48,7 +50,7 @@ import numpy as np
 import psutil  # BentoML's dependency: the servers' process trees
 
 from benchmarks.common import machine
-from benchmarks.http_client import Connection, fetch, post
+from benchmarks.http_client import Connection, fetch, get, post
 from benchmarks.serving_report import report
 from benchmarks.serving_servers import BENTOML_VARIANTS, FASTAPI, Running, Settings, note, serving
 from credit_scoring.serving.package import MANIFEST, Manifest
@@ -178,6 +180,7 @@ class Workload:
     explain: list[bytes]
     batch: bytes
     batch_size: int
+    heavy: list[bytes]  # a batch of MAX_BATCH and an explain of every contribution
     check: list[bytes]  # a few /predict requests whose answers both servers must agree on
     sample: dict[str, Any]  # one /predict body, the FastAPI baseline's readiness check
 
@@ -198,8 +201,12 @@ def load_applicants(tag: str) -> tuple[list[int], Scorer]:
     return [int(i) for i in scorer.package.applications.index[stated]], scorer
 
 
+MAX_BATCH = 2000  # the service's default limit
+
+
 def workload(tag: str, applicants: int, batch_size: int) -> Workload:
-    """Requests for ``applicants`` distinct applicants (seeded), and one batch of ``batch_size``."""
+    """Requests for ``applicants`` distinct applicants (seeded), one batch of ``batch_size``,
+    and the heaviest calls the service takes."""
     ids, scorer = load_applicants(tag)
     rng = np.random.default_rng(0)
     pool = sorted(rng.choice(ids, size=min(applicants, len(ids)), replace=False).tolist())
@@ -213,6 +220,10 @@ def workload(tag: str, applicants: int, batch_size: int) -> Workload:
         explain=[post("/explain", b) for b in bodies],
         batch=post("/predict_batch", {"applicants": batch}),
         batch_size=batch_size,
+        heavy=[
+            post("/predict_batch", {"applicants": (batch * MAX_BATCH)[:MAX_BATCH]}),
+            post("/explain", {**bodies[0], "top_k": len(scorer.package.schema.features)}),
+        ],
         check=[post("/predict", b) for b in bodies[:20]],
         sample=bodies[0],
     )
@@ -271,6 +282,25 @@ async def throughput(
     return out
 
 
+async def probes_under(port: int, heavy: Sequence[bytes], calls: int) -> tuple[Load, Load]:
+    """The probes, one after another on a connection of their own, while ``calls`` heavy
+    requests are answered in turn on another: the probes' load, and the heavy calls'."""
+    probes, load = [get("/readyz"), get("/livez")], Load()
+    conn = Connection(port)
+    await conn.open()
+    scoring = asyncio.create_task(sequential(port, heavy, calls))
+    i = 0
+    while not scoring.done():
+        sent = time.perf_counter()
+        status, _ = await conn.send(probes[i % len(probes)])
+        load.latencies.append(time.perf_counter() - sent)
+        load.statuses[status] += 1
+        i += 1
+        await asyncio.sleep(0.005)
+    await conn.close()
+    return load, scoring.result()
+
+
 def _failed(name: str, load: Load) -> int:
     if load.failed:
         note(f"  {name}: {load.failed} failed responses {dict(load.statuses)}")
@@ -310,6 +340,10 @@ async def one_run(
         out["bentoml_batch_ms"] = lat.percentile_ms(50)
         out["bentoml_batch_ms_per_applicant"] = out["bentoml_batch_ms"] / work.batch_size
         failed += _failed("predict_batch", lat)
+        probes, heavy = await probes_under(port, work.heavy, args.heavy_calls)
+        for key, q in (("p50", 50), ("p99", 99), ("max", 100)):
+            out[f"bentoml_probe_{key}_ms"] = probes.percentile_ms(q)
+        failed += _failed("probes", probes) + _failed("heavy calls", heavy)
         out["same_decisions"] = await decisions(port, work.check) == await decisions(
             servers[FASTAPI].port, work.check
         )
@@ -412,6 +446,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "explain_requests",
             "batch_size",
             "batch_calls",
+            "heavy_calls",
             "applicants",
             "warmup",
             "soak",
@@ -448,6 +483,9 @@ def main() -> None:
     parser.add_argument("--explain-requests", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--batch-calls", type=int, default=10)
+    parser.add_argument(
+        "--heavy-calls", type=int, default=6, help="heavy calls the probes are timed under"
+    )
     parser.add_argument("--applicants", type=int, default=300, help="distinct applicants")
     parser.add_argument("--warmup", type=int, default=200, help="requests before measuring")
     parser.add_argument("--json", type=Path, help="also write the figures here")

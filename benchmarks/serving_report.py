@@ -32,6 +32,9 @@ def report(result: dict[str, Any]) -> str:
     lines += [
         f"| /predict_batch of {args['batch_size']:,}, per call | {m['bentoml_batch_ms']:.0f} ms "
         f"({m['bentoml_batch_ms_per_applicant'] * 1e3:.0f} µs per applicant) | | |",
+        f"| /readyz, /livez during batches of 2,000 and full explains, p50 / p99 / max | "
+        f"{m['bentoml_probe_p50_ms']:.1f} / {m['bentoml_probe_p99_ms']:.1f} / "
+        f"{m['bentoml_probe_max_ms']:.1f} ms | | |",
         "",
         f"/predict at {args['connections']} connections, {args['rounds']} rounds of "
         f"{args['slice']:g} s per server (ratios are medians of per-round ratios):",
