@@ -8,30 +8,65 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pyarrow.parquet as pq
+
 from credit_scoring.atomic import write_json, write_parquet
 from credit_scoring.contract.tables import KEY, TARGET, load_contract
-from credit_scoring.features.feature_schema import build_schema
+from credit_scoring.engine.cluster import ClusterSpec, connect
+from credit_scoring.features.feature_schema import FeatureSchema, build_schema
 from credit_scoring.features.transform import feature_frame
 from credit_scoring.modelling.holdout import holdout_mask
-from pipelines.common import Params, log, read_parquet, run
+from pipelines.common import Params, log, read_parquet, require, run
 
 
 def main(params: Params) -> None:
     raw_dir, cfg = Path(params["data"]["raw_dir"]), params["features"]
-    aggregates = read_parquet(Path(params["aggregate"]["out"]))
+    aggregates = require(params["aggregate"]["out"])
+    train, test = (require(raw_dir / f"application_{name}.parquet") for name in ("train", "test"))
     schema = build_schema(
         load_contract()["application_train"],
-        aggregates=[c for c in aggregates.columns if c != KEY],
+        aggregates=[c for c in pq.read_schema(aggregates).names if c != KEY],
         exclude=cfg["exclude"],
     )
-    train = feature_frame(read_parquet(raw_dir / "application_train.parquet"), aggregates, schema)
-    held = holdout_mask(train[TARGET], cfg["holdout_share"], cfg["holdout_seed"])
-    write_parquet(train[~held].reset_index(drop=True), cfg["train"])
-    write_parquet(train[held].reset_index(drop=True), cfg["holdout"])
-    test = feature_frame(read_parquet(raw_dir / "application_test.parquet"), aggregates, schema)
-    write_parquet(test, cfg["test"])
+    labels = read_parquet(train, columns=[KEY, TARGET])
+    held = holdout_mask(labels[TARGET], cfg["holdout_share"], cfg["holdout_seed"])
+    spec = ClusterSpec.from_params(params["engine"])
+    if spec is None:
+        history = read_parquet(aggregates)
+        frame = feature_frame(read_parquet(train), history, schema)
+        write_parquet(frame[~held].reset_index(drop=True), cfg["train"])
+        write_parquet(frame[held].reset_index(drop=True), cfg["holdout"])
+        write_parquet(feature_frame(read_parquet(test), history, schema), cfg["test"])
+    else:
+        held_ids = labels[KEY].to_numpy()[held]
+        on_cluster(spec, cfg, schema, aggregates=aggregates, train=train, test=test, held=held_ids)
     write_json(schema.to_dict(), cfg["schema"])
     log.info("%d development and %d hold-out applicants", (~held).sum(), held.sum())
+
+
+def on_cluster(
+    spec: ClusterSpec,
+    cfg: Params,
+    schema: FeatureSchema,
+    *,
+    aggregates: Path,
+    train: Path,
+    test: Path,
+    held: np.ndarray,
+) -> None:
+    """The same three files, from partitions of applicants transformed on the cluster;
+    ``held`` are the hold-out applicants."""
+    from credit_scoring.engine.features import feature_partitions, select_applicants  # imports dask
+    from credit_scoring.engine.frames import write_parquet as write_partitions
+
+    with connect(spec) as client:
+        size = spec.partition_size
+        frame = client.persist(feature_partitions(train, aggregates, schema, partition_size=size))
+        write_partitions(select_applicants(frame, held, keep=False), client, cfg["train"])
+        write_partitions(select_applicants(frame, held, keep=True), client, cfg["holdout"])
+        frame = feature_partitions(test, aggregates, schema, partition_size=size)
+        write_partitions(frame, client, cfg["test"])
 
 
 if __name__ == "__main__":

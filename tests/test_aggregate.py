@@ -415,6 +415,7 @@ def workdir(history, tmp_path) -> Path:
     write_tables(history, tmp_path / "data/raw")
     params = {
         "data": {"raw_dir": "data/raw"},
+        "engine": PARAMS["engine"],
         "aggregate": {**PARAMS["aggregate"], "spec": str(SPEC)},
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -31,6 +31,10 @@ class SourceError(InputError, RuntimeError):
     """A source failed for a reason outside the tables' content: path, archive, credentials, net."""
 
 
+class ClusterError(InputError, RuntimeError):
+    """The Dask cluster cannot run a stage: unreachable, other package versions, a worker died."""
+
+
 def exit_on_input_error(command: Callable[[], T], log: logging.Logger) -> T:
     """Run a command and return its result; an :class:`InputError` ends it with one logged line
     and exit code 1.

@@ -134,6 +134,16 @@ class Group:
     def tables(self) -> list[str]:
         return [self.table, *(self.rollup.tables if self.rollup else [])]
 
+    @property
+    def reads(self) -> set[str]:
+        """The columns of ``table`` itself that the group reads (not derived, not rolled up)."""
+        needed = {a.column for s in self.steps for a in s.aggregations if a.column}
+        needed |= {c for d in self.derived for c in DERIVED[self.table][d].args}
+        needed |= {s.where[0] for s in self.steps if s.where} | set(self.missing) | {self.key}
+        if self.rollup is None:
+            return needed - set(self.derived)
+        return (needed | {self.rollup.key}) - set(self.derived) - set(self.rollup.columns)
+
 
 def _name(*parts: str) -> str:
     return "_".join(p for p in parts if p).upper()
@@ -315,14 +325,7 @@ def _pl_aggregation(a: Aggregation) -> pl.Expr:
 
 def _pl_rows(tables: Mapping[str, pl.LazyFrame | pl.DataFrame], group: Group) -> pl.LazyFrame:
     frame = tables[group.table].lazy()
-    schema = frame.collect_schema()
-    needed = {a.column for s in group.steps for a in s.aggregations if a.column}
-    needed |= {c for d in group.derived for c in DERIVED[group.table][d].args}
-    needed |= {s.where[0] for s in group.steps if s.where} | set(group.missing) | {group.key}
-    rolled = set(group.rollup.columns) if group.rollup else set()
-    if group.rollup:
-        needed.add(group.rollup.key)
-    absent = sorted(needed - set(group.derived) - rolled - set(schema.names()))
+    absent = sorted(group.reads - set(frame.collect_schema().names()))
     if absent:
         raise SchemaError(
             group.table, absent[0], f"missing column(s) {absent}, used by {group.name}"

@@ -8,6 +8,10 @@ fitted on every development applicant for the same rounds. The out-of-fold score
 calibration and threshold fitted on them, and the served model thus share one scale. A fold's
 labels reach the pooled number only as part of the other folds' inner validation sets, one curve
 of the mean; the hold-out, which nothing here sees, measures what optimism is left.
+
+The protocol is written once (:func:`cross_validate_with`, :func:`train_with`) against a
+:class:`Learner`, which fits and predicts rows of the development set: :class:`InMemory` here,
+and a Dask cluster's in ``credit_scoring.engine.train``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import lightgbm as lgb
 import numpy as np
@@ -120,6 +124,13 @@ def monotone_params(features: Sequence[str], directions: Mapping[str, int]) -> d
     return {"monotone_constraints": [int(directions.get(name, 0)) for name in features]}
 
 
+def booster_params(model: Mapping[str, Any], features: Sequence[str], threads: int) -> dict:
+    """Every LightGBM parameter of a fit: the ``model`` section's, its monotone directions by
+    feature name, and the fixed ones that make a run repeatable."""
+    params = {**model["lightgbm"], **monotone_params(features, model["monotone"])}
+    return lightgbm_params(params, model["seed"], threads)
+
+
 def _dataset(
     x: np.ndarray, y: np.ndarray, features: Sequence[str], categorical: Sequence[int]
 ) -> lgb.Dataset:
@@ -141,54 +152,100 @@ def pooled_rounds(curves: Sequence[Sequence[float]]) -> int:
     return int(np.argmax(padded.mean(axis=0))) + 1
 
 
-def cross_validate(
-    x: np.ndarray,
+class Learner(Protocol):
+    """What the protocol asks of an engine's LightGBM; rows are positions in the development set.
+
+    :class:`InMemory` is the local engine; ``credit_scoring.engine.train`` has the Dask one.
+    """
+
+    def stop_early(
+        self, fit: np.ndarray, stop: np.ndarray, *, max_rounds: int, patience: int
+    ) -> tuple[int, Mapping[str, Sequence[float]]]:
+        """Fit on ``fit`` until the AUC on ``stop`` has not risen for ``patience`` rounds.
+
+        Returns the best iteration (1-based) and each metric's value on ``stop`` by round.
+        """
+        ...
+
+    def fit(self, rows: np.ndarray | None, rounds: int) -> lgb.Booster:
+        """Fit on ``rows`` (None: every row) for ``rounds`` rounds."""
+        ...
+
+    def predict(self, booster: lgb.Booster, rows: np.ndarray) -> np.ndarray:
+        """The model's probabilities for ``rows``."""
+        ...
+
+
+@dataclass(frozen=True)
+class InMemory:
+    """The local engine's :class:`Learner`: the feature matrix in this process, ``lgb.train``."""
+
+    x: np.ndarray
+    y: np.ndarray
+    features: Sequence[str]
+    categorical: Sequence[int]
+    params: Mapping[str, Any]
+
+    def _dataset(self, rows: np.ndarray | None) -> lgb.Dataset:
+        if rows is None:
+            return _dataset(self.x, self.y, self.features, self.categorical)
+        return _dataset(self.x[rows], self.y[rows], self.features, self.categorical)
+
+    def stop_early(
+        self, fit: np.ndarray, stop: np.ndarray, *, max_rounds: int, patience: int
+    ) -> tuple[int, Mapping[str, Sequence[float]]]:
+        curve: dict = {}
+        booster = lgb.train(
+            self.params,
+            self._dataset(fit),
+            num_boost_round=max_rounds,
+            valid_sets=[self._dataset(stop)],
+            valid_names=["valid"],
+            callbacks=[
+                lgb.early_stopping(patience, first_metric_only=True, verbose=False),
+                lgb.record_evaluation(curve),
+            ],
+        )
+        return booster.best_iteration, curve["valid"]
+
+    def fit(self, rows: np.ndarray | None, rounds: int) -> lgb.Booster:
+        return lgb.train(self.params, self._dataset(rows), num_boost_round=rounds)
+
+    def predict(self, booster: lgb.Booster, rows: np.ndarray) -> np.ndarray:
+        return booster.predict(self.x[rows])
+
+
+def cross_validate_with(
+    learner: Learner,
     y: np.ndarray,
     *,
-    features: Sequence[str],
-    categorical: Sequence[int],
-    params: Mapping,
     n_folds: int,
     stop_share: float,
     seed: int,
-    threads: int,
     max_rounds: int,
     early_stopping_rounds: int,
 ) -> CrossValidation:
     """Out-of-fold predictions for every applicant, all from fits of one number of rounds.
 
     See the module's docstring for the protocol; ``stop_share`` is the share of each fold's
-    training part held back for early stopping.
+    training part held back for early stopping. Any engine runs it through its ``learner``.
     """
     start = time.perf_counter()
-    lgb_params = lightgbm_params(params, seed, threads)
     plans = plan_folds(y, n_folds=n_folds, stop_share=stop_share, seed=seed)
     stopped = []
     for k, plan in enumerate(plans):
-        curve: dict = {}
-        booster = lgb.train(
-            lgb_params,
-            _dataset(x[plan.fit], y[plan.fit], features, categorical),
-            num_boost_round=max_rounds,
-            valid_sets=[_dataset(x[plan.stop], y[plan.stop], features, categorical)],
-            valid_names=["valid"],
-            callbacks=[
-                lgb.early_stopping(early_stopping_rounds, first_metric_only=True, verbose=False),
-                lgb.record_evaluation(curve),
-            ],
+        best, curve = learner.stop_early(
+            plan.fit, plan.stop, max_rounds=max_rounds, patience=early_stopping_rounds
         )
-        stopped.append((booster.best_iteration, curve["valid"]))
-        log.info("fold %d/%d: stops early at iteration %d", k + 1, n_folds, booster.best_iteration)
+        stopped.append((best, curve))
+        log.info("fold %d/%d: stops early at iteration %d", k + 1, n_folds, best)
     rounds = pooled_rounds([curve["auc"] for _, curve in stopped])
     oof = np.full(len(y), np.nan)
     fold_of = np.full(len(y), -1, dtype="int64")
     folds = []
     for k, (plan, (best, curve)) in enumerate(zip(plans, stopped, strict=True)):
-        train = np.sort(np.concatenate([plan.fit, plan.stop]))
-        booster = lgb.train(
-            lgb_params, _dataset(x[train], y[train], features, categorical), num_boost_round=rounds
-        )
-        oof[plan.held] = booster.predict(x[plan.held])
+        booster = learner.fit(np.sort(np.concatenate([plan.fit, plan.stop])), rounds)
+        oof[plan.held] = learner.predict(booster, plan.held)
         fold_of[plan.held] = k
         held = y[plan.held], oof[plan.held]
         folds.append(
@@ -204,6 +261,33 @@ def cross_validate(
     return CrossValidation(oof, fold_of, tuple(folds), rounds, time.perf_counter() - start)
 
 
+def cross_validate(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    features: Sequence[str],
+    categorical: Sequence[int],
+    params: Mapping,
+    n_folds: int,
+    stop_share: float,
+    seed: int,
+    threads: int,
+    max_rounds: int,
+    early_stopping_rounds: int,
+) -> CrossValidation:
+    """:func:`cross_validate_with` on a feature matrix in this process."""
+    learner = InMemory(x, y, features, categorical, lightgbm_params(params, seed, threads))
+    return cross_validate_with(
+        learner,
+        y,
+        n_folds=n_folds,
+        stop_share=stop_share,
+        seed=seed,
+        max_rounds=max_rounds,
+        early_stopping_rounds=early_stopping_rounds,
+    )
+
+
 def fit_final(
     x: np.ndarray,
     y: np.ndarray,
@@ -216,10 +300,8 @@ def fit_final(
     rounds: int,
 ) -> lgb.Booster:
     """Fit on every development applicant for the number of rounds the folds agreed on."""
-    return lgb.train(
-        lightgbm_params(params, seed, threads),
-        _dataset(x, y, features, categorical),
-        num_boost_round=rounds,
+    return InMemory(x, y, features, categorical, lightgbm_params(params, seed, threads)).fit(
+        None, rounds
     )
 
 
@@ -233,6 +315,26 @@ class Trained:
     booster: lgb.Booster
 
 
+def train_with(learner: Learner, y: np.ndarray, model: Mapping[str, Any]) -> Trained:
+    """The whole training protocol (module docstring), then Platt calibration on the OOF scores.
+
+    ``model`` holds ``seed``, ``n_folds``, ``stop_share``, ``max_rounds`` and
+    ``early_stopping_rounds``; the learner carries the LightGBM parameters
+    (:func:`booster_params`).
+    """
+    cv = cross_validate_with(
+        learner,
+        y,
+        n_folds=model["n_folds"],
+        stop_share=model["stop_share"],
+        seed=model["seed"],
+        max_rounds=model["max_rounds"],
+        early_stopping_rounds=model["early_stopping_rounds"],
+    )
+    calibration = Calibration.fit(y, cv.oof)
+    return Trained(cv, calibration, learner.fit(None, cv.rounds))
+
+
 def train_model(
     x: np.ndarray,
     y: np.ndarray,
@@ -242,30 +344,13 @@ def train_model(
     model: Mapping[str, Any],
     threads: int,
 ) -> Trained:
-    """The whole training protocol (module docstring), then Platt calibration on the OOF scores.
+    """:func:`train_with` on a feature matrix in this process.
 
-    ``model`` holds the LightGBM parameters (``lightgbm``), the monotone directions by feature
-    name (``monotone``), ``seed``, ``n_folds``, ``stop_share``, ``max_rounds`` and
-    ``early_stopping_rounds``.
+    ``model`` is the ``model`` section: the LightGBM parameters (``lightgbm``), the monotone
+    directions by feature name (``monotone``) and the protocol's settings.
     """
-    common = {
-        "features": features,
-        "categorical": categorical,
-        "params": {**model["lightgbm"], **monotone_params(features, model["monotone"])},
-        "seed": model["seed"],
-        "threads": threads,
-    }
-    cv = cross_validate(
-        x,
-        y,
-        n_folds=model["n_folds"],
-        stop_share=model["stop_share"],
-        max_rounds=model["max_rounds"],
-        early_stopping_rounds=model["early_stopping_rounds"],
-        **common,
-    )
-    calibration = Calibration.fit(y, cv.oof)
-    return Trained(cv, calibration, fit_final(x, y, rounds=cv.rounds, **common))
+    params = booster_params(model, features, threads)
+    return train_with(InMemory(x, y, features, categorical, params), y, model)
 
 
 def top_importance(booster: lgb.Booster, n: int = 30) -> list[dict]:

@@ -1,0 +1,78 @@
+"""Partitioned frames on the cluster: read from parquet, lined up by applicant, written back.
+
+Every frame a stage combines is range-partitioned by ``SK_ID_CURR`` on the same divisions, so
+partition ``i`` of each holds all the rows of the same applicants and one task can run the local
+engine's code on them. The stage's output is streamed back partition by partition into one
+parquet file, written atomically here, so the stages downstream read it as they always did.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from distributed import Client
+
+from credit_scoring.atomic import atomic_path
+from credit_scoring.contract.tables import KEY
+
+log = logging.getLogger(__name__)
+
+# Dask's task-based shuffle, not its peer-to-peer one: a worker lost mid-shuffle then fails
+# like any task (KilledWorker, after the allowed retries), where P2P fails with errors of its own.
+SHUFFLE = "tasks"
+
+
+def read_frame(path: Path, columns: Sequence[str] | None = None) -> dd.DataFrame:
+    """A parquet file as a Dask frame, one partition per group of row groups.
+
+    The path is made absolute: workers do not share this process's working directory, only
+    (on a real cluster) the filesystem.
+    """
+    return dd.read_parquet(str(path.resolve()), columns=list(columns) if columns else None)
+
+
+def applicant_divisions(keys: np.ndarray, size: int) -> list[int]:
+    """Divisions that put ``size`` applicants (distinct keys) in each partition, in key order."""
+    keys = np.unique(keys)
+    if keys.size == 0:
+        return [0, 0]
+    starts = [int(k) for k in keys[::size]]
+    if len(starts) > 1 and starts[-1] == keys[-1]:
+        starts.pop()  # a last partition of one key: its start is already the closing division
+    return [*starts, int(keys[-1])]
+
+
+def by_applicant(frame: dd.DataFrame, divisions: Sequence[int]) -> dd.DataFrame:
+    """``frame`` indexed by applicant and range-partitioned on ``divisions``.
+
+    Rows outside the divisions are dropped first: they belong to no partition of the others.
+    """
+    inside = frame[(frame[KEY] >= divisions[0]) & (frame[KEY] <= divisions[-1])]
+    return inside.set_index(KEY, divisions=list(divisions), shuffle_method=SHUFFLE)
+
+
+def write_parquet(frame: dd.DataFrame, client: Client, path: str | Path) -> int:
+    """Compute every partition on the cluster and write them, in order, into one parquet file.
+
+    Partitions are computed in parallel and fetched one at a time, each released once written,
+    so this process holds one partition at most; ``frame``'s index (the applicant) becomes its
+    first column. Atomic: a failure leaves the previous file. Returns the rows written.
+    """
+    schema = pa.Schema.from_pandas(frame._meta.reset_index(), preserve_index=False)
+    futures = client.compute(frame.to_delayed())
+    rows = 0
+    with atomic_path(path) as staged, pq.ParquetWriter(staged, schema, compression="zstd") as out:
+        for future in futures:
+            part: pd.DataFrame = future.result().reset_index()
+            future.release()
+            out.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
+            rows += len(part)
+    log.info("%s: %d rows from %d partitions", path, rows, len(futures))
+    return rows

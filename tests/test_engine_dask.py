@@ -1,0 +1,267 @@
+"""engine=dask: the local engine's results on a real two-worker cluster, its failures in a line.
+
+The stages run twice on the same small synthetic tables, once per engine, and what they write
+is compared: the aggregates and features value for value, the model by its out-of-fold AUC
+(data-parallel LightGBM bins and bags each worker's rows, so it is another fit, not the same).
+Each bad configuration is run as DVC runs a stage, in a subprocess: one line, exit code 1, the
+previous output left alone. The last test runs `dvc exp run -S engine=dask` end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from distributed import Client
+
+from conftest import ROOT
+from credit_scoring.atomic import write_tables
+from credit_scoring.config import compose_params
+from credit_scoring.engine.cluster import ClusterSpec
+from credit_scoring.engine.frames import applicant_divisions
+from credit_scoring.engine.train import pooled_record, replay_early_stopping
+from credit_scoring.sources.synthetic import generate
+from tests.support.cluster import KillOnTask, local_cluster, worker_with_versions
+from tests.support.servers import free_port
+from tests.support.stages import run_stage, write_params
+
+SIZE = 400  # applicants per partition: about ten partitions of the small tables
+DASK = ["engine=dask", f"engine.partition_size={SIZE}", "engine.timeout=20"]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """A two-worker LocalCluster shared by the stages that should succeed; its address."""
+    with local_cluster() as running:
+        yield running.scheduler_address
+
+
+def prepare(work: Path, synthetic: dict[str, pd.DataFrame], overrides: list[str]) -> Path:
+    """A stage folder: the small raw tables and params composed with ``overrides``."""
+    write_tables(synthetic, work / "data" / "raw")
+    write_params(work, ["model=fast", *overrides])
+    return work
+
+
+@pytest.fixture(scope="module")
+def runs(synthetic, cluster, tmp_path_factory) -> dict[str, Path]:
+    """aggregate and features with each engine, on the same tables."""
+    folders = {
+        "local": prepare(tmp_path_factory.mktemp("local"), synthetic, []),
+        "dask": prepare(
+            tmp_path_factory.mktemp("dask"), synthetic, [*DASK, f"engine.address={cluster}"]
+        ),
+    }
+    for work in folders.values():
+        for stage in ("aggregate", "features"):
+            run_stage(stage, work)
+    return folders
+
+
+@pytest.fixture(scope="module")
+def trained(cluster, tmp_path_factory) -> dict[str, Path]:
+    """train with each engine on the same features: 30,000 applicants, application fields only.
+
+    Data-parallel LightGBM finds each worker's bins on its own rows, so its fit is another fit
+    of the same model; on the small tables the two out-of-fold AUCs differ by up to 0.03 with
+    where the chunks happen to end, at 30,000 applicants by under 0.003 (docs/benchmarks.md).
+    """
+    tables = generate(n_train=30_000, n_test=500, seed=7)
+    applications = {name: tables[name] for name in ("application_train", "application_test")}
+    application_only = ["aggregate.groups=[]", "model/monotone=application"]
+    local = prepare(tmp_path_factory.mktemp("local"), applications, application_only)
+    for stage in ("aggregate", "features"):
+        run_stage(stage, local)
+    dask_ = tmp_path_factory.mktemp("dask")
+    shutil.copytree(local / "data", dask_ / "data")
+    write_params(dask_, ["model=fast", *application_only, *DASK, f"engine.address={cluster}"])
+    folders = {"local": local, "dask": dask_}
+    for work in folders.values():
+        run_stage("train", work)
+    return folders
+
+
+def outputs(work: Path, section: str, *keys: str) -> list[Path]:
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    return [work / params[section][key] for key in keys]
+
+
+def test_aggregates_are_the_local_engines(runs):
+    local, dask_ = (pd.read_parquet(outputs(runs[e], "aggregate", "out")[0]) for e in runs)
+    assert len(local) > 3000 and local.shape[1] > 500
+    pd.testing.assert_frame_equal(dask_, local, check_exact=True)
+
+
+@pytest.mark.parametrize("output", ["train", "holdout", "test", "schema"])
+def test_features_are_the_local_engines(runs, output):
+    local, dask_ = (outputs(runs[e], "features", output)[0] for e in runs)
+    if output == "schema":
+        assert dask_.read_text() == local.read_text()
+    else:
+        pd.testing.assert_frame_equal(pd.read_parquet(dask_), pd.read_parquet(local))
+
+
+def test_training_is_data_parallel_and_as_good(trained):
+    metrics = {
+        engine: json.loads((work / "dvclive" / "train" / "metrics.json").read_text())
+        for engine, work in trained.items()
+    }
+    assert abs(metrics["dask"]["oof_auc"] - metrics["local"]["oof_auc"]) < 0.005, metrics
+    oof = {e: pd.read_parquet(outputs(w, "train", "oof")[0]) for e, w in trained.items()}
+    for column in ("SK_ID_CURR", "TARGET", "fold"):  # the same applicants in the same folds
+        pd.testing.assert_series_equal(oof["dask"][column], oof["local"][column])
+    model = outputs(trained["dask"], "train", "model")[0]
+    assert "[num_machines: 2]" in model.read_text()  # one fit across both workers
+    booster = lgb.Booster(model_file=str(model))  # a normal LightGBM text model
+    folds = json.loads(outputs(trained["dask"], "train", "folds")[0].read_text())
+    assert booster.current_iteration() == folds["rounds"]
+
+
+def test_the_engine_group_composes_into_a_spec():
+    assert ClusterSpec.from_params(yaml.safe_load(compose_params(ROOT / "conf"))["engine"]) is None
+    engine = yaml.safe_load(compose_params(ROOT / "conf", DASK))["engine"]
+    spec = ClusterSpec.from_params(engine)
+    assert (spec.address, spec.n_workers, spec.partition_size) == ("", 2, SIZE)
+
+
+def test_divisions_put_partition_size_applicants_in_each_partition():
+    keys = np.array([5, 1, 3, 3, 9, 7, 2])  # 1 2 3 5 7 9: six applicants, one twice
+    assert applicant_divisions(keys, 2) == [1, 3, 7, 9]
+    assert applicant_divisions(keys, 5) == [1, 9]  # the last one joins the partition before
+    assert applicant_divisions(np.array([4]), 3) == [4, 4]
+
+
+def test_the_workers_records_pool_by_rows():
+    shares = [
+        {"rows": 300, "record": {"auc": [0.6, 0.7], "binary_logloss": [0.3, 0.2]}},
+        {"rows": 100, "record": {"auc": [0.8, 0.7], "binary_logloss": [0.5, 0.4]}},
+        {"rows": 0, "record": {}},  # a worker without early-stopping rows
+    ]
+    pooled = pooled_record(shares)
+    np.testing.assert_allclose(pooled["auc"], [0.65, 0.7])
+    np.testing.assert_allclose(pooled["binary_logloss"], [0.35, 0.25])
+
+
+def test_early_stopping_replayed_as_lightgbm_stops():
+    curve = [0.60, 0.70, 0.70, 0.65, 0.69, 0.71, 0.70, 0.70]
+    assert replay_early_stopping(curve, patience=2) == (2, 4, True)  # the first of equal peaks
+    assert replay_early_stopping(curve, patience=4) == (6, 8, False)  # ran out of record
+
+
+# --- bad configuration: one line, exit 1, nothing half-written -----------------------------
+
+
+def fails_cleanly(work: Path, stage: str, output: str, expected: str) -> None:
+    """Run ``stage`` as DVC does over a previous ``output``, which must survive untouched."""
+    out = work / output
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("the last good output")
+    done = run_stage(stage, work, in_process=False, timeout=300)
+    assert done.returncode == 1, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and expected in errors[0], done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert [p.name for p in out.parent.iterdir()] == [out.name]
+    assert out.read_text() == "the last good output"
+
+
+def test_an_unreachable_scheduler_is_named_with_the_timeout(synthetic, tmp_path):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    work = prepare(tmp_path, synthetic, [*DASK, f"engine.address={address}", "engine.timeout=2"])
+    expected = f"cannot reach the Dask scheduler at {address} within 2 s (engine.timeout)"
+    fails_cleanly(work, "aggregate", "data/interim/aggregates.parquet", expected)
+
+
+def test_a_worker_dying_during_the_stage_stops_it(synthetic, tmp_path):
+    """Workers killed as they start aggregating: after the allowed failures, one line."""
+    with local_cluster(**{"distributed.scheduler.allowed-failures": 0}) as doomed:
+        with Client(doomed) as client:
+            client.register_plugin(KillOnTask("_aggregate_partition"))
+        work = prepare(tmp_path, synthetic, [*DASK, f"engine.address={doomed.scheduler_address}"])
+        expected = f"a worker of the Dask scheduler at {doomed.scheduler_address} died running"
+        fails_cleanly(work, "aggregate", "data/interim/aggregates.parquet", expected)
+
+
+def test_workers_with_other_package_versions_are_refused(synthetic, tmp_path):
+    """A real worker process whose environment reports another LightGBM."""
+    with local_cluster(workers=0) as empty:
+        address = empty.scheduler_address
+        with worker_with_versions(address, {"lightgbm": "0.0.1"}):
+            work = prepare(tmp_path, synthetic, [*DASK, f"engine.address={address}"])
+            expected = f"lightgbm differs between this process ({lgb.__version__}) and the worker"
+            fails_cleanly(work, "aggregate", "data/interim/aggregates.parquet", expected)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("engine.name=spark", "engine.name: 'spark' is not an engine"),
+        ("engine.n_workers=0", "engine.n_workers must be a positive number"),
+        ("engine.memory_limit=lots", "engine.memory_limit: 'lots' is not a size"),
+    ],
+)
+def test_a_bad_engine_section_stops_before_any_cluster(synthetic, tmp_path, override, message):
+    work = prepare(tmp_path, synthetic, [*DASK, override])
+    fails_cleanly(work, "aggregate", "data/interim/aggregates.parquet", message)
+
+
+# --- end to end, as the README tells a user ------------------------------------------------
+
+
+@pytest.mark.slow
+def test_dvc_exp_run_on_a_dask_cluster(tmp_path):
+    """`dvc exp run -S engine=dask` in a copy of this working tree: every stage after it
+    (threshold, validate, drift, package) takes the cluster's outputs as they are."""
+    repo = tmp_path / "repo"
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, repo / name)
+    venv = str(Path(sys.executable).parent)  # this suite's dvc and python, the copy's code
+    env = {
+        **os.environ,
+        "PATH": f"{venv}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": f"{repo / 'src'}{os.pathsep}{repo}",
+    }
+    for args in (
+        ["git", "init", "--quiet"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "copy"],
+    ):
+        subprocess.run(args, cwd=repo, env=env, check=True, capture_output=True)
+    overrides = ["engine=dask", "engine.partition_size=500", "data.n_train=2000"]
+    overrides += ["data.n_test=400", "model=fast"]
+    done = subprocess.run(
+        ["dvc", "exp", "run", "--name", "on-dask", *(a for o in overrides for a in ("-S", o))],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert "2 workers, 2 threads; dashboard http" in done.stdout + done.stderr  # LocalCluster
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    assert params["engine"]["name"] == "dask"
+    trained = json.loads((repo / "dvclive" / "train" / "metrics.json").read_text())
+    assert 0.6 < trained["oof_auc"] < 1.0
+    manifest = json.loads((repo / "models" / "package" / "manifest.json").read_text())
+    assert manifest["tag"].startswith("credit_scoring:")
+    assert json.loads((repo / "reports" / "drift.json").read_text())
