@@ -23,6 +23,7 @@ the model's recommendation).
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import hashlib
 import logging
@@ -195,6 +196,13 @@ class RecordLog:
         try:
             return self.submit(records).result(timeout=self.timeout)
         except concurrent.futures.TimeoutError:
+            raise RecordError(self._late) from None
+
+    async def commit_async(self, records: Sequence[Mapping[str, Any]]) -> list[str]:
+        """:meth:`commit` for an event loop: it awaits the writer rather than blocking on it."""
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(self.submit(records)), self.timeout)
+        except TimeoutError:
             raise RecordError(self._late) from None
 
     @property
