@@ -43,8 +43,13 @@ def _whole(value: Any) -> Any:
     return value
 
 
-# The bounds before the conversion, so that pydantic states them in the JSON Schema too.
-ClientId = Annotated[int, Field(ge=0, le=MAX_INTEGER), BeforeValidator(_whole)]
+def whole_number(low: int, high: int) -> Any:
+    """An integer in [low, high] that may arrive as 3.0; the bounds come before the conversion,
+    so that pydantic states them in the JSON Schema too."""
+    return Annotated[int, Field(ge=low, le=high), BeforeValidator(_whole)]
+
+
+ClientId = whole_number(0, MAX_INTEGER)
 
 
 class ScoreRequest(BaseModel):
@@ -56,10 +61,7 @@ class ScoreRequest(BaseModel):
         examples=[EXAMPLE],
     )
     client_id: ClientId | None = Field(
-        None,
-        ge=0,
-        le=MAX_INTEGER,
-        description="SK_ID_CURR of a known applicant, whose credit history is used.",
+        None, description="SK_ID_CURR of a known applicant, whose credit history is used."
     )
     simulation: bool = Field(
         False,
@@ -71,9 +73,7 @@ def explain_request(features: int) -> type[ScoreRequest]:
     """The explain request; ``top_k`` is at most the package's feature count, in the OpenAPI too."""
 
     class ExplainRequest(ScoreRequest):
-        top_k: Annotated[int, Field(ge=1, le=features), BeforeValidator(_whole)] = Field(
-            10, description="contributions"
-        )
+        top_k: whole_number(1, features) = Field(10, description="contributions")
 
     return ExplainRequest
 
@@ -166,7 +166,7 @@ class FinalDecisionRequest(BaseModel):
     request_id: str = Field(
         min_length=32, max_length=32, description="the recommendation's request_id"
     )
-    item: Annotated[int, Field(ge=0, le=MAX_INTEGER), BeforeValidator(_whole)] = Field(
+    item: whole_number(0, MAX_INTEGER) = Field(
         0, description="the applicant's index in a batch (0 otherwise)"
     )
     officer_id: str = Field(min_length=1, max_length=64, description="who decides")
