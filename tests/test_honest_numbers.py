@@ -4,6 +4,9 @@ is fitted on, calibrated probabilities, and calibration measured the usual ways.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -21,7 +24,12 @@ from credit_scoring.modelling.calibration import (
 from credit_scoring.modelling.cross_validation import cross_validate, plan_folds, pooled_rounds
 from credit_scoring.modelling.holdout import holdout_mask, holdout_report
 from credit_scoring.modelling.threshold import ThresholdDecision
+from tests.support.cpu import another_cpu
 from tests.support.stages import run_stage, write_params
+
+
+def run(args: list[str], env: dict[str, str]) -> str:
+    return subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
 
 
 def labels(n: int, rate: float, seed: int) -> np.ndarray:
@@ -89,6 +97,41 @@ def test_platt_scaling_recovers_a_known_miscalibration():
     assert calibration.slope == pytest.approx(1.4, abs=0.05)
     assert calibration.intercept == pytest.approx(0.3, abs=0.1)
     assert Calibration.from_json(json.dumps(calibration.to_dict())) == calibration
+
+
+FIT_AND_PRINT = """
+import numpy as np
+from scipy import special
+from credit_scoring.modelling.calibration import Calibration
+rng = np.random.default_rng(4)
+raw_log_odds = rng.normal(-2.5, 1.0, 50_000)
+y = (rng.random(raw_log_odds.size) < special.expit(1.4 * raw_log_odds + 0.3)).astype(int)
+fit = Calibration.fit(y, special.expit(raw_log_odds))
+print(fit.slope.hex(), fit.intercept.hex())
+"""
+
+
+def test_platt_scaling_is_the_same_bits_on_another_cpu():
+    """The calibration once came out a few bits apart on two CPUs (BLAS dot products), and a
+    fresh clone's ``dvc repro`` did not reproduce the lock; its sums are exact now."""
+    fits = {
+        run([sys.executable, "-c", FIT_AND_PRINT], env={**os.environ, **env})
+        for env in ({}, another_cpu())
+    }
+    assert len(fits) == 1, fits
+
+
+@pytest.mark.parametrize(
+    ("y", "p"),
+    [
+        (np.zeros(100), np.linspace(0.01, 0.5, 100)),  # one label only
+        (np.arange(100) % 2, np.full(100, 0.3)),  # a flat model
+        (np.arange(100) >= 50, np.linspace(0.01, 0.99, 100)),  # scores that separate
+    ],
+)
+def test_scores_that_cannot_be_calibrated_are_named(y, p):
+    with pytest.raises(InputError, match="calibration"):
+        Calibration.fit(y, p)
 
 
 def test_calibration_is_monotone_and_affine_in_the_log_odds():

@@ -8,6 +8,7 @@ reasons still add up to the served log-odds. It is monotone, so it changes no ra
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -15,11 +16,15 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize, special, stats
+from scipy import special, stats
 
 from credit_scoring.artifacts import parse_json
+from credit_scoring.errors import ArtifactError
 
 EPS = 1e-15  # probabilities are clipped this far from 0 and 1 before taking their log-odds
+NEWTON_STEPS = 100
+HALVINGS = 30
+TOLERANCE = 1e-13  # relative size of the last Newton step
 
 
 def log_odds(p: npt.ArrayLike) -> np.ndarray:
@@ -38,29 +43,47 @@ class Calibration:
     def fit(cls, y: npt.ArrayLike, raw: npt.ArrayLike) -> Calibration:
         """Maximum-likelihood fit on labels and uncalibrated probabilities (no penalty).
 
-        Newton's method on a two-parameter convex likelihood: deterministic, no solver options.
+        Newton's method on the two-parameter convex likelihood, halving a step that does not
+        lower it. Every sum is ``math.fsum`` (correctly rounded) and the 2x2 system is solved
+        in scalars: no BLAS kernel or SIMD reduction whose rounding varies from one CPU to
+        another, so the parameters, and every probability after them, are the same bits on
+        any machine (``dvc repro`` reproduces the lock).
         """
         y, z = np.asarray(y, dtype="float64"), log_odds(raw)
 
-        def loss(theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-            eta = theta[0] * z + theta[1]
-            p = special.expit(eta)
-            nll = float(np.sum(np.logaddexp(0, eta) - y * eta))
-            residual = p - y
-            grad = np.array([residual @ z, residual.sum()])
-            w = p * (1 - p)
-            hess = np.array([[w @ (z * z), w @ z], [w @ z, w.sum()]])
-            return nll, grad, hess
+        def nll(slope: float, intercept: float) -> float:
+            eta = slope * z + intercept
+            return math.fsum(np.logaddexp(0, eta) - y * eta)
 
-        solution = optimize.minimize(
-            lambda t: loss(t)[0],
-            x0=np.array([1.0, 0.0]),
-            jac=lambda t: loss(t)[1],
-            hess=lambda t: loss(t)[2],
-            method="Newton-CG",
-            options={"xtol": 1e-12, "maxiter": 200},
+        slope, intercept = 1.0, 0.0
+        loss = nll(slope, intercept)
+        for _ in range(NEWTON_STEPS):
+            p = special.expit(slope * z + intercept)
+            residual, weight = p - y, p * (1 - p)
+            g_slope, g_intercept = math.fsum(residual * z), math.fsum(residual)
+            h_ss, h_si = math.fsum(weight * z * z), math.fsum(weight * z)
+            h_ii = math.fsum(weight)
+            det = h_ss * h_ii - h_si * h_si
+            if not det > 0:
+                raise ArtifactError(
+                    "calibration: the out-of-fold scores are all equal (a flat model)"
+                )
+            step_slope = (h_ii * g_slope - h_si * g_intercept) / det
+            step_intercept = (h_ss * g_intercept - h_si * g_slope) / det
+            for _ in range(HALVINGS):
+                candidate = nll(slope - step_slope, intercept - step_intercept)
+                if candidate <= loss:
+                    break
+                step_slope, step_intercept = step_slope / 2, step_intercept / 2
+            slope, intercept, loss = slope - step_slope, intercept - step_intercept, candidate
+            if abs(step_slope) <= TOLERANCE * abs(slope) and abs(step_intercept) <= TOLERANCE * (
+                1 + abs(intercept)
+            ):
+                return cls(slope=slope, intercept=intercept)
+        raise ArtifactError(
+            f"calibration: no maximum-likelihood fit in {NEWTON_STEPS} Newton steps (the"
+            " out-of-fold scores separate the labels, or one label is missing)"
         )
-        return cls(slope=float(solution.x[0]), intercept=float(solution.x[1]))
 
     def calibrated_log_odds(self, raw_log_odds: npt.ArrayLike) -> np.ndarray:
         return self.slope * np.asarray(raw_log_odds, dtype="float64") + self.intercept
