@@ -119,7 +119,7 @@ def on_cluster(spec: ClusterSpec, paths: Params, schema: FeatureSchema, model: P
         x, held_ids, _ = feature_matrix(
             client, holdout, schema, partition_size=size, labelled=False
         )
-        return ids, y, trained, held_ids, predict_rows(trained.booster, x)
+        return ids, y, trained, held_ids, predict_rows(client, trained.booster, x)
 
 
 if __name__ == "__main__":
