@@ -11,7 +11,7 @@ write) on that folder: aggregate local, aggregate on Dask, train local, train on
 the process starts a LocalCluster of ``--workers`` single-threaded workers first (not timed) and
 the stage connects to it by address, as to any cluster.
 
-Peak memory is each process's own high-water mark (``ru_maxrss``): the stage's process (with
+Peak memory is each process's own high-water mark (``VmHWM``): the stage's process (with
 Dask, it also holds the scheduler and the nannies, as a LocalCluster puts them there) and every
 worker process, asked over the cluster before it closes. The point on two cores is not speed:
 it is that no process holds the whole history, so the report sets the largest worker's peak

@@ -82,9 +82,10 @@ def ranked_workers(client: Client) -> list[str]:
 def spread(client: Client, x: da.Array) -> Spread:
     """``x`` computed, its row chunks joined into one share per worker, in order.
 
-    Shares are runs of whole chunks, as even in chunks as they can be. A share is placed on its
-    worker by preference: one lost is computed again elsewhere, and its fit still runs as its
-    rank, on the worker that rank is bound to.
+    Shares are runs of whole chunks, as even in chunks as they can be, each placed on its worker.
+    Every fit binds rank k to the k-th worker, so a worker lost during the stage stops it
+    (:func:`~credit_scoring.engine.cluster.connect` names it) rather than let another rank order
+    give another model.
     """
     workers = ranked_workers(client)
     chunks = client.compute(list(x.to_delayed().ravel()))
