@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pydantic
 import pytest
 
 from credit_scoring.features.descriptions import describe
 from credit_scoring.serving.api import explain_request
-from credit_scoring.serving.package import package_version
+from credit_scoring.serving.package import Package, package_version
 from credit_scoring.serving.requests import Field, RequestSchema
 from credit_scoring.serving.settings import Settings, SettingsError
 
@@ -148,3 +149,17 @@ def test_explain_request_bounds_top_k_by_the_feature_count():
     for top_k in (0, 4):
         with pytest.raises(pydantic.ValidationError):
             request(features={}, top_k=top_k)
+
+
+def test_the_package_looks_up_many_applicants_at_once(packaged):
+    package = Package.load(packaged["work"] / "models" / "package", version="x")
+    first, fifth, last = (int(package.known_ids[i]) for i in (0, 5, -1))
+    stranger = last + 1
+    assert package.held([first, stranger, last, 0]).tolist() == [True, False, True, False]
+    assert package.held([]).tolist() == []
+    rows = package.history([fifth, None, first])
+    np.testing.assert_array_equal(rows[[0, 2]], package.known_history[[5, 0]])
+    assert np.isnan(rows[1]).all()
+    with pytest.raises(KeyError) as unknown:  # the first unknown id, as a 400 names it
+        package.history([first, stranger, stranger + 1])
+    assert unknown.value.args == (stranger,)

@@ -52,7 +52,7 @@ def existing(path: str | Path) -> Path:
 
 def known_history(package: Package, ids: Sequence[int]) -> pd.DataFrame:
     """The package's aggregate rows of those applicants it knows."""
-    known = [i for i in ids if package.is_known(i)]
+    known = [i for i, held in zip(ids, package.held(ids), strict=True) if held]
     frame = pd.DataFrame(package.history(known), columns=list(package.schema.aggregates))
     return frame.assign(**{KEY: np.asarray(known, dtype="int64")})
 

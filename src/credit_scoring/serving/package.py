@@ -331,22 +331,30 @@ class Package:
             files=file_hashes(folder),
         )
 
-    def is_known(self, client_id: int) -> bool:
-        """Whether the package holds this applicant's history (train or test population)."""
-        at = int(np.searchsorted(self.known_ids, client_id))
-        return at < self.known_ids.size and int(self.known_ids[at]) == client_id
+    def held(self, client_ids: Sequence[int]) -> np.ndarray:
+        """Whether the package holds each applicant's history (train or test population).
+
+        One search for all of them: a search per applicant, in a loop, would let go of the GIL
+        and take it back each time, and a thread doing that starves the others (the event
+        loop's among them) for as long as the loop runs.
+        """
+        return self._positions(client_ids)[1]
 
     def history(self, client_ids: Sequence[int | None]) -> np.ndarray:
         """Aggregate rows for the given applicants (NaN for None); unknown ids raise KeyError."""
         rows = np.full((len(client_ids), len(self.schema.aggregates)), np.nan)
         wanted = [(i, cid) for i, cid in enumerate(client_ids) if cid is not None]
         if wanted:
-            ids = np.array([cid for _, cid in wanted], dtype="int64")
-            if self.known_ids.size == 0:
-                raise KeyError(int(ids[0]))
-            at = np.searchsorted(self.known_ids, ids).clip(max=self.known_ids.size - 1)
-            unknown = ids[self.known_ids[at] != ids]
-            if unknown.size:
-                raise KeyError(int(unknown[0]))
+            at, held = self._positions([cid for _, cid in wanted])
+            if not held.all():
+                raise KeyError(wanted[int(np.argmin(held))][1])
             rows[[i for i, _ in wanted]] = self.known_history[at]
         return rows
+
+    def _positions(self, client_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Each id's row in the known history, and whether it is there at all."""
+        ids = np.asarray(client_ids, dtype="int64").reshape(-1)
+        if self.known_ids.size == 0:
+            return np.zeros(ids.size, dtype="int64"), np.zeros(ids.size, dtype=bool)
+        at = np.searchsorted(self.known_ids, ids).clip(max=self.known_ids.size - 1)
+        return at, self.known_ids[at] == ids

@@ -55,10 +55,12 @@ class Scorer:
         """
         batch = bool(loc)
         problems: list[Problem] = []
+        given = [client_id for _, client_id in applicants if client_id is not None]
+        held = iter(self.package.held(given))
         for i, (features, client_id) in enumerate(applicants):
             where = (*loc, i) if batch else ()
             problems += self.package.inputs.problems(features, loc=(*where, "features"))
-            if client_id is not None and not self.package.is_known(client_id):
+            if client_id is not None and not next(held):
                 problems.append(
                     Problem(
                         (*where, "client_id"),
