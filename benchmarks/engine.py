@@ -1,6 +1,7 @@
 """aggregate and train with the local engine and on a two-worker LocalCluster, at full scale.
 
     python -m benchmarks.engine --work /tmp/engine_full [--workers 2] [--memory-limit auto]
+                                [--stages aggregate train]
     python -m benchmarks.engine --work /tmp/engine_tiny --n-train 3000 --n-test 600   # a smoke run
     python -m benchmarks.engine --work /tmp/engine_default --data synthetic --seeds 42 7 11 23 99
 
@@ -103,6 +104,7 @@ def main() -> None:
     parser.add_argument("--data", default="synthetic_full", help="the data group, when preparing")
     parser.add_argument("--seeds", type=int, nargs="+", help="compare train's OOF AUC by seed")
     parser.add_argument("--seed", type=int, help="the model seed of a single run (internal)")
+    parser.add_argument("--stages", choices=STAGES, nargs="+", default=list(STAGES))
     args = parser.parse_args()
     cluster = ["--workers", str(args.workers), "--memory-limit", args.memory_limit]
     if args.one:
@@ -119,7 +121,7 @@ def main() -> None:
         result["oof_auc"] = compare_by_seed(args.work, args.seeds, cluster)
         print(json.dumps(result, indent=2))
         return
-    for stage in STAGES:
+    for stage in args.stages:
         runs = {}
         for engine in ENGINES:
             one = ["--stage", stage, "--engine", engine, "--work", str(args.work), *cluster]

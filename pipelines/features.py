@@ -35,9 +35,10 @@ def main(params: Params) -> None:
     if spec is None:
         history = read_parquet(aggregates)
         frame = feature_frame(read_parquet(train), history, schema)
-        write_parquet(frame[~held].reset_index(drop=True), cfg["train"])
-        write_parquet(frame[held].reset_index(drop=True), cfg["holdout"])
-        write_parquet(feature_frame(read_parquet(test), history, schema), cfg["test"])
+        rows = cfg["row_group_size"]
+        write_parquet(frame[~held].reset_index(drop=True), cfg["train"], rows)
+        write_parquet(frame[held].reset_index(drop=True), cfg["holdout"], rows)
+        write_parquet(feature_frame(read_parquet(test), history, schema), cfg["test"], rows)
     else:
         held_ids = labels[KEY].to_numpy()[held]
         on_cluster(spec, cfg, schema, aggregates=aggregates, train=train, test=test, held=held_ids)

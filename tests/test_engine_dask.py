@@ -18,9 +18,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import dask.array as da
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from distributed import Client
@@ -31,7 +33,15 @@ from credit_scoring.atomic import write_tables
 from credit_scoring.config import compose_params
 from credit_scoring.engine.cluster import ClusterSpec
 from credit_scoring.engine.frames import applicant_divisions
-from credit_scoring.engine.train import replay_early_stopping, stop_record
+from credit_scoring.engine.train import (
+    OnCluster,
+    aligned_runs,
+    lightgbm_bagging_seed,
+    replay_early_stopping,
+    spread,
+    stop_record,
+)
+from credit_scoring.modelling.cross_validation import InMemory, lightgbm_params
 from credit_scoring.sources.synthetic import generate
 from tests.support.cluster import KillOnTask, local_cluster, worker_with_versions
 from tests.support.servers import free_port
@@ -130,6 +140,16 @@ def test_training_is_data_parallel_and_as_good(trained):
     assert booster.current_iteration() == folds["rounds"]
 
 
+def test_the_features_files_come_in_row_groups(trained):
+    """Whichever engine wrote them, the cluster reads a features file by row group, never whole
+    in one task: the local engine writes ``features.row_group_size`` rows a group too."""
+    train = outputs(trained["local"], "features", "train")[0]
+    size = yaml.safe_load((trained["local"] / "params.yaml").read_text())["features"]
+    groups = pq.ParquetFile(train).metadata
+    assert groups.num_rows == 24_000 and size["row_group_size"] == 20_000
+    assert [groups.row_group(i).num_rows for i in range(groups.num_row_groups)] == [20_000, 4_000]
+
+
 def test_training_on_the_cluster_repeats_bit_for_bit(trained, tmp_path):
     """Rank k trains on share k, whatever order Dask reports the workers in: the same model,
     the DVC output, from a second run (lightgbm.dask's own ordering gave three models in three)."""
@@ -153,6 +173,68 @@ def test_divisions_put_partition_size_applicants_in_each_partition():
     assert applicant_divisions(keys, 2) == [1, 3, 7, 9]
     assert applicant_divisions(keys, 5) == [1, 9]  # the last one joins the partition before
     assert applicant_divisions(np.array([4]), 3) == [4, 4]
+
+
+def test_each_rank_trains_on_a_run_that_starts_at_a_bagging_block():
+    """Rank k's row j is the fit's row start + j, start a multiple of 1,024: with its seed moved
+    start // 1,024 blocks, it draws the local fit's bags. A few rows cross to the next rank."""
+    assert aligned_runs([3000, 2500]) == [(0, 2048), (2048, 5500)]
+    assert aligned_runs([4096, 10, 5000]) == [(0, 4096), (4096, 4096), (4096, 9106)]
+    assert aligned_runs([7000]) == [(0, 7000)]
+
+
+def test_the_bagging_seed_is_lightgbms_own():
+    """LightGBM derives its seeds from ``seed`` with its LCG: data_random_seed first, then
+    bagging_seed (worked out here by hand); an explicit one wins."""
+    x, draws = 42, []
+    for _ in range(2):
+        x = (214013 * x + 2531011) % 2**32
+        draws.append(((x >> 16) & 0x7FFF) % 32767)
+    assert lightgbm_bagging_seed({"seed": 42}) == draws[1]
+    assert lightgbm_bagging_seed({"seed": 42, "bagging_seed": 7}) == 7
+
+
+def small_problem(rows: int) -> tuple[np.ndarray, np.ndarray, list[str], dict]:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(rows, 5))
+    x[rng.random(x.shape) < 0.1] = np.nan
+    y = (x[:, 0] + rng.normal(size=rows) > 1).astype("float64")
+    params = lightgbm_params(
+        {"num_leaves": 7, "bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.6},
+        seed=5,
+        threads=1,
+    )
+    return x, y, [f"f{i}" for i in range(5)], params
+
+
+def test_one_worker_fits_the_local_model_bit_for_bit():
+    """The shared bins and the bagging seed, with nothing to share: the local engine's trees."""
+    x, y, features, params = small_problem(3000)
+    rows = np.flatnonzero(np.arange(3000) % 7)
+    local = InMemory(x, y, features, [], params).fit(rows, 20)
+    with local_cluster(1) as running, Client(running) as client:
+        learner = OnCluster(client, spread(client, da.from_array(x, chunks=(800, -1))), y,
+                            features, [], params)  # fmt: skip
+        cluster = learner.fit(rows, 20)
+    assert cluster.dump_model()["tree_info"] == local.dump_model()["tree_info"]
+
+
+def test_a_fit_too_small_to_share_runs_on_one_worker(cluster):
+    """Under a bagging block a worker, the rows go to one worker: the local fit, and the local
+    early stopping, though the stop rows lie on both workers."""
+    x, y, features, params = small_problem(1500)
+    rows = np.arange(1500)
+    fit, stop = rows[rows % 4 != 0], rows[rows % 4 == 0]
+    local = InMemory(x, y, features, [], params)
+    with Client(cluster) as client:
+        learner = OnCluster(client, spread(client, da.from_array(x, chunks=(750, -1))), y,
+                            features, [], params)  # fmt: skip
+        booster = learner.fit(fit, 15)
+        best, curve = learner.stop_early(fit, stop, max_rounds=15, patience=15)
+    assert booster.dump_model()["tree_info"] == local.fit(fit, 15).dump_model()["tree_info"]
+    local_best, local_curve = local.stop_early(fit, stop, max_rounds=15, patience=15)
+    assert best == local_best
+    np.testing.assert_allclose(curve["auc"], local_curve["auc"], rtol=1e-9)
 
 
 def test_the_stop_record_is_that_of_all_the_stop_rows():

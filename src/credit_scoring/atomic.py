@@ -37,16 +37,24 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def write_frame(frame: pd.DataFrame, path: Path) -> None:
-    """Write one parquet file, byte for byte the same for the same frame."""
+def write_frame(frame: pd.DataFrame, path: Path, row_group_size: int | None = None) -> None:
+    """Write one parquet file, byte for byte the same for the same frame.
+
+    ``row_group_size`` caps the rows of a row group (pyarrow's default: 1,048,576), the
+    smallest piece a reader such as Dask can take of the file.
+    """
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    pq.write_table(table, path, compression="zstd", write_statistics=True)
+    pq.write_table(
+        table, path, compression="zstd", write_statistics=True, row_group_size=row_group_size
+    )
 
 
-def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write one parquet file atomically."""
+def write_parquet(
+    frame: pd.DataFrame, path: str | os.PathLike[str], row_group_size: int | None = None
+) -> None:
+    """Write one parquet file atomically (:func:`write_frame`)."""
     with atomic_path(path) as staged:
-        write_frame(frame, staged)
+        write_frame(frame, staged, row_group_size)
 
 
 def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | os.PathLike[str]) -> None:

@@ -7,11 +7,24 @@ contiguous share of the development rows (:func:`spread`), and every fit is one 
 training across the workers (``tree_learner=data``), rank k on share k, the workers ranked by
 name.
 
-A data-parallel model depends on which rows each rank holds (each rank finds the bins of some
-features on its own rows), so that order is fixed here, on LightGBM's own network parameters,
-rather than left to ``lightgbm.dask``: it ranks the workers, and orders the parts each one
-concatenates, in the order Dask happens to report them, and three runs on the same data gave
-three models. Fixed, a fit is the same bits from run to run.
+A data-parallel fit is made to draw what the local fit draws, so that the two engines give
+nearly the same model (:meth:`OnCluster._fit`):
+
+* the same bins: LightGBM would find each feature's bins on one rank's rows; here one worker
+  finds them on all of a fit's rows, as the local engine does (on at most
+  ``bin_construct_sample_cnt`` of them), and every rank bins its rows with that reference;
+* the same bags: LightGBM draws row i's bagging from ``Random(bagging_seed + i // 1024)``, so
+  each rank trains on a run of the fit's rows that starts at a multiple of 1,024 (a few rows
+  cross from one worker to the next) and shifts its ``bagging_seed`` by that many blocks;
+* the same order of ranks: rank k is the k-th worker by name, on a fixed run of rows, where
+  ``lightgbm.dask`` ranks the workers, and orders the parts each one concatenates, in the order
+  Dask happens to report them (three runs on the same data gave three models there). A fit is
+  the same bits from run to run.
+
+Two differences are left, so the model is nearly, not exactly, the local one: the ranks'
+histograms are summed in another order (the last bits of a gain, enough to tip a close split),
+and LightGBM starts a distributed fit from the mean of the ranks' average log-odds rather than
+from the average log-odds of all the rows. With one worker, a fit is the local one bit for bit.
 
 LightGBM does not stop a distributed fit early by itself in a way every worker agrees on
 (``lightgbm.dask`` hangs or fails: LightGBM issues 3712, 4189, 6351). :meth:`OnCluster.stop_early`
@@ -26,7 +39,10 @@ rather than repeat the first block's.
 
 from __future__ import annotations
 
+import itertools
+import re
 import socket
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,11 +140,73 @@ class StopScores:
         return "kept", 0.0, True
 
 
+BAGGING_BLOCK = 1024  # LightGBM's bagging_rand_block_: rows 1024 b to 1024 b + 1023 draw together
+NETWORK = ("tree_learner", "num_machines", "machines", "local_listen_port")
+
+
+def aligned_runs(counts: Sequence[int], block: int = BAGGING_BLOCK) -> list[tuple[int, int]]:
+    """Each rank's run of a fit's rows, given how many each worker holds (in rank order).
+
+    Every run but the first starts at the multiple of ``block`` at or before the start of its
+    worker's rows, so the runs cover the rows in order and rank k's row j is the fit's row
+    ``start + j``: its bagging draws are the local fit's once its seed moves ``start // block``.
+    """
+    bounds = np.cumsum([0, *counts])
+    starts = [0, *((int(b) // block) * block for b in bounds[1:-1]), int(bounds[-1])]
+    return list(itertools.pairwise(starts))
+
+
+def lightgbm_bagging_seed(params: Mapping[str, Any]) -> int:
+    """The bagging seed LightGBM uses for ``params``: its own, or the one it derives from
+    ``seed``, read back from a model of two rows."""
+    if "bagging_seed" in params:
+        return int(params["bagging_seed"])
+    tiny = lgb.Dataset(np.array([[0.0], [1.0]]), label=[0.0, 1.0])
+    booster = lgb.Booster({"seed": params["seed"], "objective": "binary", "verbosity": -1}, tiny)
+    return int(re.search(r"^\[bagging_seed: (\d+)\]$", booster.model_to_string(), re.M)[1])
+
+
+def _take(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    return x[rows]
+
+
+def _local(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k not in NETWORK}
+
+
+def _bins(
+    *parts: np.ndarray,
+    params: Mapping[str, Any],
+    features: Sequence[str],
+    categorical: Sequence[int],
+) -> bytes:
+    """The bins (and feature bundles) LightGBM finds on ``parts`` in one process, as the bytes
+    of a one-row binary dataset that any rank loads as its reference."""
+    found = lgb.Dataset(
+        np.concatenate(parts),
+        feature_name=list(features),
+        categorical_feature=list(categorical),
+        params=_local(params),
+    ).construct()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bins.bin"
+        found.subset([0]).construct().save_binary(str(path))
+        return path.read_bytes()
+
+
+def _reference(bins: bytes, params: Mapping[str, Any]) -> lgb.Dataset:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bins.bin"
+        path.write_bytes(bins)
+        return lgb.Dataset(str(path), params=_local(params)).construct()
+
+
 def _fit_share(
-    x: np.ndarray,
+    fit: Sequence[np.ndarray],
     y: np.ndarray,
-    fit: np.ndarray,
-    stop: np.ndarray,
+    stop: Sequence[np.ndarray],
+    stop_y: np.ndarray,
+    bins: bytes,
     *,
     params: Mapping[str, Any],
     features: Sequence[str],
@@ -137,14 +215,21 @@ def _fit_share(
     init_model: str | None,
     keep: bool,
 ) -> tuple[str | None, np.ndarray]:
-    """One rank's side of a data-parallel fit, on the worker holding its share.
+    """One rank's side of a data-parallel fit: its run of the fit's rows (``fit``, pieces in
+    order, labels ``y``), binned as ``bins`` says, and the stop rows it scores (``stop``,
+    labels ``stop_y``).
 
     Returns the model (from the rank that ``keep``s it), and this rank's stop rows'
     probabilities, one row per round.
     """
-    names, categorical = list(features), list(categorical)
-    train = lgb.Dataset(x[fit], label=y[fit], feature_name=names, categorical_feature=categorical)
-    valid = [lgb.Dataset(x[stop], label=y[stop], reference=train)] if stop.size else []
+    train = lgb.Dataset(
+        np.concatenate(fit),
+        label=y,
+        feature_name=list(features),
+        categorical_feature=list(categorical),
+        reference=_reference(bins, params),
+    )
+    valid = [lgb.Dataset(np.concatenate(stop), label=stop_y, reference=train)] if stop else []
     scores = StopScores()
     booster = lgb.train(
         dict(params),  # lgb.train writes the network parameters into it
@@ -157,7 +242,7 @@ def _fit_share(
     )
     booster.free_network()
     model = _without_ports(booster.model_to_string()) if keep else None
-    return model, np.array(scores.rounds).reshape(rounds, stop.size)
+    return model, np.array(scores.rounds).reshape(rounds, stop_y.size)
 
 
 def _block_seeds(seed: int, block: int) -> dict[str, int]:
@@ -229,52 +314,102 @@ class OnCluster:
     ) -> tuple[lgb.Booster, list[np.ndarray]]:
         """One data-parallel fit (the ``block``-th of an early stopping); the model, and each
         rank's stop rows' probabilities by round."""
-        shares, fits = self.x.shares, self.x.split(rows)
+        client, shares, fits = self.client, self.x.shares, self.x.split(rows)
         stops = self.x.split(stop) if stop is not None else [np.arange(0)] * len(shares)
-        if any(not fit.size for fit in fits):
-            raise ClusterError(
-                f"a worker holds none of the {sum(f.size for f in fits)} rows of a fit; use"
-                " fewer workers or more applicants"
-            )
-        client, threads = self.client, self.client.ncores()
+        runs = aligned_runs([fit.size for fit in fits])
+        # The workers that train: those whose run is not empty. A fit too small to give each
+        # worker a run of its own (under 1,024 rows a worker) runs on fewer of them.
+        ranks = [k for k, (start, end) in enumerate(runs) if start < end]
+        if not ranks:
+            raise ClusterError("a fit of no rows: the development set is empty")
+        # Each rank scores the stop rows of its own share and of the idle shares after it.
+        bounds = [0, *ranks[1:], len(shares)]
+        scored = [range(a, b) for a, b in itertools.pairwise(bounds)]
+        bins = client.submit(
+            _bins,
+            *self._pieces(fits, self._bin_sample(sum(fit.size for fit in fits))),
+            params=self.params,
+            features=self.features,
+            categorical=self.categorical,
+            workers=[shares[ranks[0]].worker],
+            pure=False,
+        )
+        ordered = np.concatenate(
+            [fit + share.start for share, fit in zip(shares, fits, strict=True)]
+        )
+        seeds = {**self.params, **_block_seeds(self.params["seed"], block)}
+        bagging = lightgbm_bagging_seed(seeds)
+        threads = client.ncores()
+        workers = [shares[k].worker for k in ranks]
         ports = client.gather(
-            [client.submit(_free_port, workers=[s.worker], pure=False) for s in shares]
+            [client.submit(_free_port, workers=[worker], pure=False) for worker in workers]
         )
         machines = ",".join(
-            f"{urlparse(s.worker).hostname}:{port}" for s, port in zip(shares, ports, strict=True)
+            f"{urlparse(worker).hostname}:{port}"
+            for worker, port in zip(workers, ports, strict=True)
         )
         model = None if init_model is None else init_model.model_to_string()
-        futures = [
-            client.submit(
-                _fit_share,
-                share.rows,
-                self.y[share.start : share.stop],
-                fit,
-                stop_rows,
-                params={
-                    **self.params,
-                    **_block_seeds(self.params["seed"], block),
-                    "tree_learner": "data",
-                    "num_machines": len(shares),
-                    "machines": machines,
-                    "local_listen_port": port,
-                    "num_threads": threads[share.worker],
-                },
-                features=self.features,
-                categorical=self.categorical,
-                rounds=rounds,
-                init_model=model,
-                keep=rank == 0,
-                workers=[share.worker],
-                allow_other_workers=False,
-                pure=False,
+        futures = []
+        for rank, (k, worker, port, own) in enumerate(
+            zip(ranks, workers, ports, scored, strict=True)
+        ):
+            start, end = runs[k]
+            futures.append(
+                client.submit(
+                    _fit_share,
+                    self._pieces(fits, np.arange(start, end)),
+                    self.y[ordered[start:end]],
+                    [
+                        client.submit(_take, shares[j].rows, stops[j], workers=[shares[j].worker])
+                        for j in own
+                        if stops[j].size
+                    ],
+                    self.y[np.concatenate([shares[j].start + stops[j] for j in own])],
+                    bins,
+                    params={
+                        **seeds,
+                        "bagging_seed": bagging + start // BAGGING_BLOCK,
+                        "tree_learner": "data",
+                        "num_machines": len(ranks),
+                        "machines": machines,
+                        "local_listen_port": port,
+                        "num_threads": threads[worker],
+                    },
+                    features=self.features,
+                    categorical=self.categorical,
+                    rounds=rounds,
+                    init_model=model,
+                    keep=rank == 0,
+                    workers=[worker],
+                    allow_other_workers=False,
+                    pure=False,
+                )
             )
-            for rank, (share, fit, stop_rows, port) in enumerate(
-                zip(shares, fits, stops, ports, strict=True)
-            )
-        ]
         results = client.gather(futures)
         return lgb.Booster(model_str=results[0][0]), [scores for _, scores in results]
+
+    def _pieces(self, fits: Sequence[np.ndarray], wanted: np.ndarray) -> list[Future]:
+        """The fit's rows at sorted positions ``wanted`` (in the fit's order, across the
+        shares' ``fits``), as one piece per share that holds some, in order."""
+        bounds = np.cumsum([0, *(fit.size for fit in fits)])
+        cut = np.searchsorted(wanted, bounds)
+        return [
+            self.client.submit(_take, share.rows, fit[wanted[a:b] - low], workers=[share.worker])
+            for share, fit, low, a, b in zip(
+                self.x.shares, fits, bounds[:-1], cut[:-1], cut[1:], strict=True
+            )
+            if a < b
+        ]
+
+    def _bin_sample(self, rows: int) -> np.ndarray:
+        """The fit's rows that bins are found on: all of them, as the local engine does up to
+        LightGBM's ``bin_construct_sample_cnt``; past it, a seeded sample of that many, so that
+        one worker never holds more (LightGBM's own sample differs, and so may a few bins)."""
+        most = int(self.params.get("bin_construct_sample_cnt", 200_000))
+        if rows <= most:
+            return np.arange(rows)
+        rng = np.random.default_rng(self.params["seed"])
+        return np.sort(rng.choice(rows, size=most, replace=False))
 
     def stop_early(
         self, fit: np.ndarray, stop: np.ndarray, *, max_rounds: int, patience: int
