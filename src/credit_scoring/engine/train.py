@@ -11,8 +11,8 @@ A data-parallel fit is made to draw what the local fit draws, so that the two en
 nearly the same model (:meth:`OnCluster._fit`):
 
 * the same bins: LightGBM would find each feature's bins on one rank's rows; here one worker
-  finds them on all of a fit's rows, as the local engine does (on at most
-  ``bin_construct_sample_cnt`` of them), and every rank bins its rows with that reference;
+  finds them on all of a fit's rows, as the local engine does (on a sample past
+  :data:`BIN_SAMPLE_ROWS`), and every rank bins its rows with that reference;
 * the same bags: LightGBM draws row i's bagging from ``Random(bagging_seed + i // 1024)``, so
   each rank trains on a run of the fit's rows that starts at a multiple of 1,024 (a few rows
   cross from one worker to the next) and shifts its ``bagging_seed`` by that many blocks;
@@ -39,12 +39,13 @@ rather than repeat the first block's.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 import socket
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -142,6 +143,9 @@ class StopScores:
 
 BAGGING_BLOCK = 1024  # LightGBM's bagging_rand_block_: rows 1024 b to 1024 b + 1023 draw together
 NETWORK = ("tree_learner", "num_machines", "machines", "local_listen_port")
+# At most this many of a fit's rows go to the one worker that finds its bins: 0.3 GB at 716
+# features, where LightGBM's own 200,000-row sample took a worker past the local engine's peak.
+BIN_SAMPLE_ROWS = 50_000
 
 
 def aligned_runs(counts: Sequence[int], block: int = BAGGING_BLOCK) -> list[tuple[int, int]]:
@@ -303,6 +307,8 @@ class OnCluster:
     features: Sequence[str]
     categorical: Sequence[int]
     params: Mapping[str, Any]
+    # The last fit's rows and its bins' future: the blocks of an early stopping share them.
+    _bins: dict[bytes, Future] = field(default_factory=dict, compare=False, repr=False)
 
     def _fit(
         self,
@@ -325,15 +331,7 @@ class OnCluster:
         # Each rank scores the stop rows of its own share and of the idle shares after it.
         bounds = [0, *ranks[1:], len(shares)]
         scored = [range(a, b) for a, b in itertools.pairwise(bounds)]
-        bins = client.submit(
-            _bins,
-            *self._pieces(fits, self._bin_sample(sum(fit.size for fit in fits))),
-            params=self.params,
-            features=self.features,
-            categorical=self.categorical,
-            workers=[shares[ranks[0]].worker],
-            pure=False,
-        )
+        bins = self._bins_of(rows, fits, shares[ranks[0]].worker)
         ordered = np.concatenate(
             [fit + share.start for share, fit in zip(shares, fits, strict=True)]
         )
@@ -388,6 +386,22 @@ class OnCluster:
         results = client.gather(futures)
         return lgb.Booster(model_str=results[0][0]), [scores for _, scores in results]
 
+    def _bins_of(self, rows: np.ndarray | None, fits: Sequence[np.ndarray], worker: str) -> Future:
+        """The bins of a fit's rows, found on ``worker``, once for all the fits on those rows."""
+        key = b"all" if rows is None else hashlib.sha256(rows.tobytes()).digest()
+        if key not in self._bins:
+            self._bins.clear()
+            self._bins[key] = self.client.submit(
+                _bins,
+                *self._pieces(fits, self._bin_sample(sum(fit.size for fit in fits))),
+                params=self.params,
+                features=self.features,
+                categorical=self.categorical,
+                workers=[worker],
+                pure=False,
+            )
+        return self._bins[key]
+
     def _pieces(self, fits: Sequence[np.ndarray], wanted: np.ndarray) -> list[Future]:
         """The fit's rows at sorted positions ``wanted`` (in the fit's order, across the
         shares' ``fits``), as one piece per share that holds some, in order."""
@@ -402,14 +416,14 @@ class OnCluster:
         ]
 
     def _bin_sample(self, rows: int) -> np.ndarray:
-        """The fit's rows that bins are found on: all of them, as the local engine does up to
-        LightGBM's ``bin_construct_sample_cnt``; past it, a seeded sample of that many, so that
-        one worker never holds more (LightGBM's own sample differs, and so may a few bins)."""
-        most = int(self.params.get("bin_construct_sample_cnt", 200_000))
-        if rows <= most:
+        """The fit's rows that bins are found on: all of them up to :data:`BIN_SAMPLE_ROWS`,
+        as the local engine does; past it, a seeded sample of that many, so that the worker
+        finding them holds little (the local engine samples up to LightGBM's
+        ``bin_construct_sample_cnt``, 200,000, so a few bins may differ on large fits)."""
+        if rows <= BIN_SAMPLE_ROWS:
             return np.arange(rows)
         rng = np.random.default_rng(self.params["seed"])
-        return np.sort(rng.choice(rows, size=most, replace=False))
+        return np.sort(rng.choice(rows, size=BIN_SAMPLE_ROWS, replace=False))
 
     def stop_early(
         self, fit: np.ndarray, stop: np.ndarray, *, max_rounds: int, patience: int
