@@ -53,7 +53,7 @@ from urllib.parse import urlparse
 import dask.array as da
 import lightgbm as lgb
 import numpy as np
-from distributed import Client, Future
+from distributed import Client, Future, wait
 from sklearn.metrics import log_loss, roc_auc_score
 
 from credit_scoring.contract.tables import KEY, TARGET
@@ -347,42 +347,49 @@ class OnCluster:
             for worker, port in zip(workers, ports, strict=True)
         )
         model = None if init_model is None else init_model.model_to_string()
-        futures = []
-        for rank, (k, worker, port, own) in enumerate(
-            zip(ranks, workers, ports, scored, strict=True)
-        ):
-            start, end = runs[k]
-            futures.append(
-                client.submit(
-                    _fit_share,
-                    self._pieces(fits, np.arange(start, end)),
-                    self.y[ordered[start:end]],
-                    [
-                        client.submit(_take, shares[j].rows, stops[j], workers=[shares[j].worker])
-                        for j in own
-                        if stops[j].size
-                    ],
-                    self.y[np.concatenate([shares[j].start + stops[j] for j in own])],
-                    bins,
-                    params={
-                        **seeds,
-                        "bagging_seed": bagging + start // BAGGING_BLOCK,
-                        "tree_learner": "data",
-                        "num_machines": len(ranks),
-                        "machines": machines,
-                        "local_listen_port": port,
-                        "num_threads": threads[worker],
-                    },
-                    features=self.features,
-                    categorical=self.categorical,
-                    rounds=rounds,
-                    init_model=model,
-                    keep=rank == 0,
-                    workers=[worker],
-                    allow_other_workers=False,
-                    pure=False,
-                )
+        # Every rank's rows, moved and ready, before any rank starts: a rank blocks its worker
+        # until all the ranks have joined, so a piece still to be cut on that worker for another
+        # rank would never be cut.
+        train = [self._pieces(fits, np.arange(*runs[k])) for k in ranks]
+        scoring = [
+            [
+                client.submit(_take, shares[j].rows, stops[j], workers=[shares[j].worker])
+                for j in own
+                if stops[j].size
+            ]
+            for own in scored
+        ]
+        wait([bins, *itertools.chain(*train, *scoring)])
+        futures = [
+            client.submit(
+                _fit_share,
+                train[rank],
+                self.y[ordered[runs[k][0] : runs[k][1]]],
+                scoring[rank],
+                self.y[np.concatenate([shares[j].start + stops[j] for j in own])],
+                bins,
+                params={
+                    **seeds,
+                    "bagging_seed": bagging + runs[k][0] // BAGGING_BLOCK,
+                    "tree_learner": "data",
+                    "num_machines": len(ranks),
+                    "machines": machines,
+                    "local_listen_port": port,
+                    "num_threads": threads[worker],
+                },
+                features=self.features,
+                categorical=self.categorical,
+                rounds=rounds,
+                init_model=model,
+                keep=rank == 0,
+                workers=[worker],
+                allow_other_workers=False,
+                pure=False,
             )
+            for rank, (k, worker, port, own) in enumerate(
+                zip(ranks, workers, ports, scored, strict=True)
+            )
+        ]
         results = client.gather(futures)
         return lgb.Booster(model_str=results[0][0]), [scores for _, scores in results]
 
