@@ -24,6 +24,7 @@ from pathlib import Path
 
 import orjson
 
+from benchmarks.serving import scorable_ids
 from credit_scoring.serving.api import batch_request
 from credit_scoring.serving.package import Manifest, Package
 from credit_scoring.serving.records import Provenance, RecordLog, decision_records, now
@@ -38,9 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     package = Package.load(args.package, version=Manifest.read(args.package).version)
     scorer = Scorer(package, threads=2)
-    applications = package.applications
-    stated = applications[list(package.inputs.required)].notna().all(axis=1)
-    ids = [int(i) for i in applications.index[stated]]
+    ids = scorable_ids(package)
     chosen = [ids[i % len(ids)] for i in range(args.applicants)]
     body = orjson.dumps(
         {"applicants": [{"features": scorer.application(c), "client_id": c} for c in chosen]}

@@ -57,6 +57,7 @@ from credit_scoring.serving.package import MANIFEST, Manifest
 from credit_scoring.serving.store import import_package
 
 if TYPE_CHECKING:
+    from credit_scoring.serving.package import Package
     from credit_scoring.serving.scorer import Scorer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,9 +197,14 @@ def load_applicants(tag: str) -> tuple[list[int], Scorer]:
     if stored is None:
         raise SystemExit(f"model {tag} is not in the BentoML model store")
     scorer = Scorer(Package.load(Path(stored.path), version=stored.tag.version))
-    # Applicants without an amount a decision needs would be refused with a 400: leave them out.
-    stated = scorer.package.applications[list(scorer.package.inputs.required)].notna().all(axis=1)
-    return [int(i) for i in scorer.package.applications.index[stated]], scorer
+    return scorable_ids(scorer.package), scorer
+
+
+def scorable_ids(package: Package) -> list[int]:
+    """The package's stored applicants that state every amount a decision needs (the others
+    would be refused with a 400)."""
+    stated = package.applications[list(package.inputs.required)].notna().all(axis=1)
+    return [int(i) for i in package.applications.index[stated]]
 
 
 MAX_BATCH = 2000  # the service's default limit
