@@ -32,7 +32,7 @@ from conftest import ROOT
 from credit_scoring.atomic import write_tables
 from credit_scoring.config import compose_params
 from credit_scoring.engine.cluster import ClusterSpec
-from credit_scoring.engine.frames import applicant_divisions
+from credit_scoring.engine.frames import applicant_divisions, read_frame, read_matrix
 from credit_scoring.engine.train import (
     OnCluster,
     aligned_runs,
@@ -41,6 +41,7 @@ from credit_scoring.engine.train import (
     spread,
     stop_record,
 )
+from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.modelling.cross_validation import InMemory, lightgbm_params
 from credit_scoring.sources.synthetic import generate
 from tests.support.cluster import KillOnTask, local_cluster, worker_with_versions
@@ -148,6 +149,19 @@ def test_the_features_files_come_in_row_groups(trained):
     groups = pq.ParquetFile(train).metadata
     assert groups.num_rows == 24_000 and size["row_group_size"] == 20_000
     assert [groups.row_group(i).num_rows for i in range(groups.num_row_groups)] == [20_000, 4_000]
+
+
+def test_the_cluster_reads_a_file_one_row_group_at_a_time(trained):
+    """Dask on its own reads a file under 256 MiB on disk, as is every Kaggle table, as one
+    partition: one worker would hold the whole table. A frame has a partition per row group,
+    a matrix a chunk per row group, with the file's values."""
+    train, schema = outputs(trained["local"], "features", "train", "schema")
+    features = list(FeatureSchema.from_json(schema.read_text()).features)
+    assert read_frame(train, columns=features).npartitions == 2
+    x = read_matrix(train, features)
+    assert x.chunks[0] == (20_000, 4_000)
+    expected = pd.read_parquet(train, columns=features).to_numpy(dtype="float64")
+    np.testing.assert_array_equal(x.compute(scheduler="sync"), expected)
 
 
 def test_training_on_the_cluster_repeats_bit_for_bit(trained, tmp_path):

@@ -53,11 +53,12 @@ from urllib.parse import urlparse
 import dask.array as da
 import lightgbm as lgb
 import numpy as np
+import pyarrow.parquet as pq
 from distributed import Client, Future, wait
 from sklearn.metrics import log_loss, roc_auc_score
 
 from credit_scoring.contract.tables import KEY, TARGET
-from credit_scoring.engine.frames import read_frame
+from credit_scoring.engine.frames import read_matrix
 from credit_scoring.errors import ClusterError
 from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.modelling.cross_validation import Trained, booster_params, train_with
@@ -475,11 +476,10 @@ def feature_matrix(
 
     A chunk holds ``partition_size`` rows, or fewer, so that every worker gets some.
     """
-    frame = read_frame(path, columns=[KEY, *([TARGET] if labelled else []), *schema.features])
-    known = frame[[KEY, TARGET] if labelled else [KEY]].compute()
+    known = pq.read_table(path, columns=[KEY, TARGET] if labelled else [KEY])
     workers = len(client.scheduler_info(n_workers=-1)["workers"])
-    rows = max(1, min(partition_size, -(-len(known) // workers)))
-    x = frame[list(schema.features)].to_dask_array(lengths=True).rechunk((rows, -1))
+    rows = max(1, min(partition_size, -(-known.num_rows // workers)))
+    x = read_matrix(path, schema.features).rechunk((rows, -1))
     labels = known[TARGET].to_numpy() if labelled else None
     return spread(client, x), known[KEY].to_numpy(), labels
 
