@@ -100,22 +100,22 @@ def ranked_workers(client: Client) -> list[str]:
 def spread(client: Client, x: da.Array) -> Spread:
     """``x`` computed, its row chunks joined into one share per worker, in order.
 
-    Shares are runs of whole chunks, as even in chunks as they can be, each read and joined on
-    its worker: no chunk is held by one worker for another. Every fit binds rank k to the k-th
-    worker, so a worker lost during the stage stops it
+    Shares are runs of whole chunks, as even in chunks as they can be, each placed on its worker.
+    Every fit binds rank k to the k-th worker, so a worker lost during the stage stops it
     (:func:`~credit_scoring.engine.cluster.connect` names it) rather than let another rank order
     give another model.
     """
     workers = ranked_workers(client)
-    blocks = x.to_delayed().ravel()
+    chunks = client.compute(list(x.to_delayed().ravel()))
     bounds = np.cumsum([0, *x.chunks[0]])
     shares = []
     for worker, run in zip(
-        workers, np.array_split(np.arange(len(blocks)), len(workers)), strict=True
+        workers, np.array_split(np.arange(len(chunks)), len(workers)), strict=True
     ):
         if run.size:
-            chunks = client.compute([blocks[i] for i in run], workers=[worker])
-            rows = client.submit(_stack, *chunks, workers=[worker], allow_other_workers=True)
+            rows = client.submit(
+                _stack, *(chunks[i] for i in run), workers=[worker], allow_other_workers=True
+            )
             shares.append(Share(worker, int(bounds[run[0]]), int(bounds[run[-1] + 1]), rows))
     return Spread(tuple(shares))
 
@@ -175,36 +175,20 @@ def _take(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return x[rows]
 
 
-# Rows of a matrix: the matrix (a future until a task receives it) and sorted positions in it.
-Piece = tuple[Future | np.ndarray, np.ndarray]
-
-
-def _rows(pieces: Sequence[Piece]) -> np.ndarray:
-    """The pieces' rows, in order, in one new array: each row copied once, straight into place
-    (a worker holds its share and this, not also a cut of the share and then the join)."""
-    sizes = [rows.size for _, rows in pieces]
-    first = pieces[0][0]
-    out = np.empty((sum(sizes), first.shape[1]), dtype=first.dtype)
-    for (x, rows), start, size in zip(pieces, np.cumsum([0, *sizes]), sizes, strict=False):
-        np.take(x, rows, axis=0, out=out[start : start + size])
-    return out
-
-
 def _local(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k not in NETWORK}
 
 
 def _bins(
-    pieces: Sequence[Piece],
-    *,
+    *parts: np.ndarray,
     params: Mapping[str, Any],
     features: Sequence[str],
     categorical: Sequence[int],
 ) -> bytes:
-    """The bins (and feature bundles) LightGBM finds on ``pieces`` in one process, as the bytes
+    """The bins (and feature bundles) LightGBM finds on ``parts`` in one process, as the bytes
     of a one-row binary dataset that any rank loads as its reference."""
     found = lgb.Dataset(
-        _rows(pieces),
+        np.concatenate(parts),
         feature_name=list(features),
         categorical_feature=list(categorical),
         params=_local(params),
@@ -223,9 +207,9 @@ def _reference(bins: bytes, params: Mapping[str, Any]) -> lgb.Dataset:
 
 
 def _fit_share(
-    fit: Sequence[Piece],
+    fit: Sequence[np.ndarray],
     y: np.ndarray,
-    stop: Sequence[Piece],
+    stop: Sequence[np.ndarray],
     stop_y: np.ndarray,
     bins: bytes,
     *,
@@ -236,21 +220,21 @@ def _fit_share(
     init_model: str | None,
     keep: bool,
 ) -> tuple[str | None, np.ndarray]:
-    """One rank's side of a data-parallel fit: its run of the fit's rows (``fit``, in order,
-    labels ``y``), binned as ``bins`` says, and the stop rows it scores (``stop``,
+    """One rank's side of a data-parallel fit: its run of the fit's rows (``fit``, pieces in
+    order, labels ``y``), binned as ``bins`` says, and the stop rows it scores (``stop``,
     labels ``stop_y``).
 
     Returns the model (from the rank that ``keep``s it), and this rank's stop rows'
     probabilities, one row per round.
     """
     train = lgb.Dataset(
-        _rows(fit),
+        np.concatenate(fit),
         label=y,
         feature_name=list(features),
         categorical_feature=list(categorical),
         reference=_reference(bins, params),
     )
-    valid = [lgb.Dataset(_rows(stop), label=stop_y, reference=train)] if stop else []
+    valid = [lgb.Dataset(np.concatenate(stop), label=stop_y, reference=train)] if stop else []
     scores = StopScores()
     booster = lgb.train(
         dict(params),  # lgb.train writes the network parameters into it
@@ -367,12 +351,16 @@ class OnCluster:
         # Every rank's rows, moved and ready, before any rank starts: a rank blocks its worker
         # until all the ranks have joined, so a piece still to be cut on that worker for another
         # rank would never be cut.
-        train = [self._pieces(fits, np.arange(*runs[k]), shares[k].worker) for k in ranks]
+        train = [self._pieces(fits, np.arange(*runs[k])) for k in ranks]
         scoring = [
-            [self._piece(shares[j], stops[j], home) for j in own if stops[j].size]
-            for own, home in zip(scored, workers, strict=True)
+            [
+                client.submit(_take, shares[j].rows, stops[j], workers=[shares[j].worker])
+                for j in own
+                if stops[j].size
+            ]
+            for own in scored
         ]
-        wait([bins, *(rows for rows, _ in itertools.chain(*train, *scoring))])
+        wait([bins, *itertools.chain(*train, *scoring)])
         futures = [
             client.submit(
                 _fit_share,
@@ -413,7 +401,7 @@ class OnCluster:
             self._bins.clear()
             self._bins[key] = self.client.submit(
                 _bins,
-                self._pieces(fits, self._bin_sample(sum(fit.size for fit in fits)), worker),
+                *self._pieces(fits, self._bin_sample(sum(fit.size for fit in fits))),
                 params=self.params,
                 features=self.features,
                 categorical=self.categorical,
@@ -422,21 +410,13 @@ class OnCluster:
             )
         return self._bins[key]
 
-    def _piece(self, share: Share, positions: np.ndarray, home: str) -> Piece:
-        """Rows of ``share`` for a task on ``home``: the share itself if it lies there, to be
-        cut in the task; else only those rows, cut where the share lies, so that only they move."""
-        if share.worker == home:
-            return share.rows, positions
-        cut = self.client.submit(_take, share.rows, positions, workers=[share.worker])
-        return cut, np.arange(positions.size)
-
-    def _pieces(self, fits: Sequence[np.ndarray], wanted: np.ndarray, home: str) -> list[Piece]:
+    def _pieces(self, fits: Sequence[np.ndarray], wanted: np.ndarray) -> list[Future]:
         """The fit's rows at sorted positions ``wanted`` (in the fit's order, across the
-        shares' ``fits``) for a task on ``home``: a piece per share that holds some, in order."""
+        shares' ``fits``), as one piece per share that holds some, in order."""
         bounds = np.cumsum([0, *(fit.size for fit in fits)])
         cut = np.searchsorted(wanted, bounds)
         return [
-            self._piece(share, fit[wanted[a:b] - low], home)
+            self.client.submit(_take, share.rows, fit[wanted[a:b] - low], workers=[share.worker])
             for share, fit, low, a, b in zip(
                 self.x.shares, fits, bounds[:-1], cut[:-1], cut[1:], strict=True
             )
