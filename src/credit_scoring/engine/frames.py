@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 # Dask's task-based shuffle, not its peer-to-peer one: a worker lost mid-shuffle then fails
 # like any task (KilledWorker, after the allowed retries), where P2P fails with errors of its own.
+# Its pieces are task results, which a worker spills to disk past its share of its memory limit.
 SHUFFLE = "tasks"
 
 
