@@ -4,6 +4,7 @@ Every frame a stage combines is range-partitioned by ``SK_ID_CURR`` on the same 
 partition ``i`` of each holds all the rows of the same applicants and one task can run the local
 engine's code on them. The stage's output is streamed back partition by partition into one
 parquet file, written atomically here, so the stages downstream read it as they always did.
+Training reads a features file as a matrix instead, also a row group at a time.
 """
 
 from __future__ import annotations
