@@ -25,7 +25,7 @@ import bentoml
 import numpy as np
 from starlette.responses import Response
 
-from credit_scoring.modelling.threshold import RULE
+from credit_scoring.modelling.decision import RULE
 from credit_scoring.serving.api import (
     BatchDecisions,
     ClientRequest,
@@ -310,7 +310,7 @@ class CreditScoring:
     @bentoml.api(input_spec=ClientRequest)
     def applicant(self, client_id: int) -> dict[str, Any]:
         """The stored application fields of a test-population applicant, ready to score."""
-        if client_id not in self.scorer.package.applications.index:
+        if client_id not in self.scorer.package.applications:
             return refusal(
                 [
                     Problem(

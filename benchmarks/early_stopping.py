@@ -45,7 +45,8 @@ from credit_scoring.modelling.cross_validation import (
     monotone_params,
     train_model,
 )
-from credit_scoring.modelling.threshold import APPROVE_ALL, ThresholdDecision, decision_cost
+from credit_scoring.modelling.decision import APPROVE_ALL
+from credit_scoring.modelling.threshold import choose_threshold, decision_cost
 from tests.support.stages import run_stage, write_params
 
 
@@ -108,7 +109,7 @@ def figures(
     y: np.ndarray, oof: np.ndarray, y_held: np.ndarray, held: np.ndarray, costs: dict
 ) -> dict:
     """AUC, optimism, threshold (chosen on ``oof``), costs and calibration, OOF and hold-out."""
-    decision = ThresholdDecision.choose(y, oof, **costs, grades=10)  # grades: not reported
+    decision = choose_threshold(y, oof, **costs, grades=10)  # grades: not reported
     oof_auc, held_auc = roc_auc_score(y, oof), roc_auc_score(y_held, held)
     return {
         "oof_auc": oof_auc,

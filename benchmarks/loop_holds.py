@@ -26,7 +26,7 @@ import orjson
 
 from benchmarks.serving import scorable_ids
 from credit_scoring.serving.api import batch_request
-from credit_scoring.serving.package import Manifest, Package
+from credit_scoring.serving.package import Package
 from credit_scoring.serving.records import Provenance, RecordLog, decision_records, now
 from credit_scoring.serving.scorer import Scorer
 
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--applicants", type=int, default=2000)
     parser.add_argument("--calls", type=int, default=5)
     args = parser.parse_args()
-    package = Package.load(args.package, version=Manifest.read(args.package).version)
+    package = Package.load(args.package)
     scorer = Scorer(package, threads=2)
     ids = scorable_ids(package)
     chosen = [ids[i % len(ids)] for i in range(args.applicants)]

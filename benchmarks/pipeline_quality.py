@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import data_overrides
-from credit_scoring.modelling.threshold import ThresholdDecision
+from credit_scoring.modelling.decision import ThresholdDecision
 from tests.support.stages import run_stage, write_params
 
 STAGES = ("aggregate", "features", "train", "threshold", "validate")

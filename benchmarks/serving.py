@@ -203,8 +203,7 @@ def load_applicants(tag: str) -> tuple[list[int], Scorer]:
 def scorable_ids(package: Package) -> list[int]:
     """The package's stored applicants that state every amount a decision needs (the others
     would be refused with a 400)."""
-    stated = package.applications[list(package.inputs.required)].notna().all(axis=1)
-    return [int(i) for i in package.applications.index[stated]]
+    return package.applications.stating(package.inputs.required)
 
 
 MAX_BATCH = 2000  # the service's default limit

@@ -17,7 +17,7 @@ from dvclive import Live
 from credit_scoring.contract.tables import KEY
 from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.modelling.calibration import Calibration
-from credit_scoring.modelling.threshold import ThresholdDecision
+from credit_scoring.modelling.decision import ThresholdDecision
 from credit_scoring.monitoring.drift import assess, score_histogram, write_report
 from pipelines.common import Params, log, read_parquet, require, run
 

@@ -15,7 +15,7 @@ from credit_scoring.atomic import write_json, write_parquet
 from credit_scoring.contract.tables import KEY, TARGET, load_contract
 from credit_scoring.engine.cluster import ClusterSpec, connect
 from credit_scoring.features.feature_schema import FeatureSchema, build_schema
-from credit_scoring.features.transform import feature_frame
+from credit_scoring.features.frames import feature_frame
 from credit_scoring.modelling.holdout import holdout_mask
 from pipelines.common import Params, log, read_parquet, require, run
 

@@ -16,9 +16,10 @@ from credit_scoring.atomic import atomic_path
 from credit_scoring.contract.tables import KEY, load_contract
 from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.modelling.calibration import Calibration
+from credit_scoring.modelling.decision import ThresholdDecision
 from credit_scoring.modelling.scorecard import Scorecard
-from credit_scoring.modelling.threshold import ThresholdDecision, oof_scores
-from credit_scoring.serving.package import build_package
+from credit_scoring.modelling.threshold import oof_scores
+from credit_scoring.serving.packaging import build_package
 from pipelines.common import Params, log, read_parquet, require, run
 
 

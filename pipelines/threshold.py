@@ -15,7 +15,7 @@ from credit_scoring.contract.tables import KEY, TARGET
 from credit_scoring.modelling.calibration import calibration_table
 from credit_scoring.modelling.cross_validation import PROBABILITY, UNCALIBRATED
 from credit_scoring.modelling.holdout import holdout_report
-from credit_scoring.modelling.threshold import ThresholdDecision, cost_curve, oof_scores, thin_curve
+from credit_scoring.modelling.threshold import choose_threshold, cost_curve, oof_scores, thin_curve
 from pipelines.common import Params, log, read_parquet, run
 
 
@@ -23,7 +23,7 @@ def main(params: Params) -> None:
     cfg, train = params["cost"], params["train"]
     y, p = oof_scores(read_parquet(train["oof"]), name=train["oof"])
     scored = read_parquet(train["holdout"])
-    decision = ThresholdDecision.choose(
+    decision = choose_threshold(
         y,
         p,
         cost_fn=cfg["fn"],

@@ -21,8 +21,8 @@ from credit_scoring.errors import InputError
 from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.modelling.calibration import Calibration, predict_contributions, predict_pd
 from credit_scoring.modelling.cross_validation import PROBABILITY, top_importance
+from credit_scoring.modelling.decision import ThresholdDecision
 from credit_scoring.modelling.scorecard import Scorecard
-from credit_scoring.modelling.threshold import ThresholdDecision
 from credit_scoring.validation.report import FAIL, FLAGGED, render_html, verdicts
 from credit_scoring.validation.review import (
     ReviewSettings,

@@ -12,12 +12,12 @@ import pytest
 import yaml
 
 from credit_scoring.contract.tables import KEY, SchemaError
+from credit_scoring.modelling.decision import APPROVE_ALL, RiskBands
 from credit_scoring.modelling.threshold import (
-    APPROVE_ALL,
-    RiskBands,
     best_threshold,
     cost_curve,
     decision_cost,
+    derive_bands,
     oof_scores,
     policy_costs,
     thin_curve,
@@ -117,7 +117,7 @@ def test_cost_curve_is_exact_and_thinning_keeps_the_optimum():
 @pytest.mark.parametrize("threshold", [0.0, 0.01, 0.0909, 0.3, 0.5, 0.8, 1.0, APPROVE_ALL])
 def test_risk_grades_rise_and_keep_the_threshold_as_an_edge(threshold):
     y, p = scored(20_000, seed=4)
-    bands = RiskBands.derive(y, p, threshold, grades=10)
+    bands = derive_bands(y, p, threshold, grades=10)
     grid = np.unique(np.concatenate([np.linspace(0, 1, 2001), np.clip(bands.edges, 0, 1)]))
     labels = bands.bands(grid)
     rank = np.array([bands.labels.index(label) for label in labels])
@@ -138,7 +138,7 @@ def test_risk_grades_pool_an_inversion_by_hand():
     y = np.zeros(40, dtype=int)
     for start, defaults in zip((0, 10, 20, 30), (1, 3, 2, 6), strict=True):
         y[start : start + defaults] = 1
-    bands = RiskBands.derive(y, p, threshold=0.6, grades=4)
+    bands = derive_bands(y, p, threshold=0.6, grades=4)
     assert bands.edges == (0.2, 0.6)
     assert bands.labels == ("A", "B", "C")
     assert bands.bands(p).tolist() == ["A"] * 10 + ["B"] * 20 + ["C"] * 10
@@ -226,7 +226,7 @@ def test_stage_writes_the_threshold_and_dvclive_files(tmp_path):
     assert out["costs"] == {"fn": 10, "fp": 1}
     assert (out["applicants"], out["default_rate"]) == (len(oof), pytest.approx(y.mean()))
     assert out["policies"] == {k: r.to_dict() for k, r in policy_costs(y, p, 10, 1).items()}
-    assert out["risk_bands"] == RiskBands.derive(y, p, best.threshold, grades=10).to_dict()
+    assert out["risk_bands"] == derive_bands(y, p, best.threshold, grades=10).to_dict()
     assert out["cost"] < min(r["cost"] for r in out["policies"].values())
 
     held = pd.read_parquet(tmp_path / "data/predictions/holdout.parquet").merge(

@@ -13,7 +13,7 @@ import pytest
 
 from credit_scoring.contract.tables import KEY, load_contract
 from credit_scoring.modelling.cross_validation import PROBABILITY
-from credit_scoring.modelling.threshold import ThresholdDecision
+from credit_scoring.modelling.decision import ThresholdDecision
 from credit_scoring.monitoring.drift import (
     Sample,
     choose_columns,

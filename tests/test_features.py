@@ -10,13 +10,8 @@ import pytest
 
 from credit_scoring.contract.tables import load_contract
 from credit_scoring.features.feature_schema import ENGINEERED, FeatureSchema, build_schema
-from credit_scoring.features.transform import (
-    columns_from_frame,
-    columns_from_records,
-    feature_frame,
-    history_rows,
-    transform,
-)
+from credit_scoring.features.frames import columns_from_frame, feature_frame, history_rows
+from credit_scoring.features.transform import columns_from_records, transform
 
 AGGREGATES = ("BURO_DAYS_CREDIT_MEAN", "INSTAL_DPD_MAX")
 

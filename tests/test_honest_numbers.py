@@ -23,7 +23,7 @@ from credit_scoring.modelling.calibration import (
 )
 from credit_scoring.modelling.cross_validation import cross_validate, plan_folds, pooled_rounds
 from credit_scoring.modelling.holdout import holdout_mask, holdout_report
-from credit_scoring.modelling.threshold import ThresholdDecision
+from credit_scoring.modelling.threshold import choose_threshold
 from tests.support.cpu import another_cpu
 from tests.support.stages import run_stage, write_params
 
@@ -171,7 +171,7 @@ def test_the_holdout_report_uses_the_threshold_chosen_out_of_fold():
     oof_p, held_p = rng.random(3000) * 0.4, rng.random(1000) * 0.4
     oof_y = (rng.random(3000) < oof_p).astype(int)
     held_y = (rng.random(1000) < held_p).astype(int)
-    decision = ThresholdDecision.choose(oof_y, oof_p, cost_fn=10, cost_fp=1, grades=10)
+    decision = choose_threshold(oof_y, oof_p, cost_fn=10, cost_fp=1, grades=10)
     report = holdout_report(
         held_y, held_p, held_p, decision=decision, oof=(oof_y, oof_p), ratios=[5, 10, 20]
     )

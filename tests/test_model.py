@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 
 from credit_scoring.contract.tables import TARGET, load_contract
 from credit_scoring.features.feature_schema import build_schema
-from credit_scoring.features.transform import feature_frame
+from credit_scoring.features.frames import feature_frame
 from credit_scoring.modelling.cross_validation import cross_validate, fit_final, top_importance
 from credit_scoring.modelling.curves import learning_curve_table, precision_recall_table, roc_table
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scoring.serving.package import Manifest, Package
+from credit_scoring.serving.package import Package
 from credit_scoring.serving.reasons import (
     MAX_REASONS,
     Family,
@@ -56,7 +56,7 @@ def test_labels_and_missing_values_are_named():
 
 def test_the_families_are_versioned_and_cover_every_feature(packaged):
     assert CODES.version >= 1
-    schema = Package.load(packaged["work"] / "models" / "package", version="test").schema
+    schema = Package.load(packaged["work"] / "models" / "package").schema
     schema_features = schema.features
     index = CODES.family_index(schema_features)
     assert index.shape == (len(schema_features),)
@@ -103,7 +103,7 @@ def test_hand_built_contributions_give_distinct_positive_families():
 def refused(packaged) -> tuple[Scorer, list[dict]]:
     """Up to 500 refused applicants of the packaged run, as the service decides them."""
     folder = packaged["work"] / "models" / "package"
-    scorer = Scorer(Package.load(folder, version=Manifest.read(folder).version))
+    scorer = Scorer(Package.load(folder))
     work, params = packaged["work"], packaged["params"]
     frame = pd.concat(
         pd.read_parquet(work / params["data"]["raw_dir"] / f"application_{split}.parquet")
@@ -145,4 +145,4 @@ def test_no_denied_feature_is_ever_a_reason(refused):
 
 def test_the_package_carries_the_map_it_was_explained_with(packaged):
     folder = Path(packaged["work"]) / "models" / "package"
-    assert Package.load(folder, version="x").reasons == CODES
+    assert Package.load(folder).reasons == CODES

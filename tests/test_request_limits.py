@@ -10,12 +10,8 @@ import pytest
 from credit_scoring.contract.tables import Limits, load_contract
 from credit_scoring.errors import ConfigError
 from credit_scoring.features.feature_schema import FeatureSchema
-from credit_scoring.serving.requests import (
-    REQUIRED,
-    Field,
-    RequestSchema,
-    training_ranges,
-)
+from credit_scoring.serving.packaging import training_ranges
+from credit_scoring.serving.requests import REQUIRED, Field, RequestSchema
 
 SCHEMA = RequestSchema(
     [

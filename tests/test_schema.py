@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from credit_scoring.contract.conform import conform_table
 from credit_scoring.contract.profiling import describe_column
 from credit_scoring.contract.tables import (
     TABLES,
     Limits,
     SchemaError,
-    conform_table,
     load_contract,
 )
 

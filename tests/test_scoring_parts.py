@@ -152,7 +152,7 @@ def test_explain_request_bounds_top_k_by_the_feature_count():
 
 
 def test_the_package_looks_up_many_applicants_at_once(packaged):
-    package = Package.load(packaged["work"] / "models" / "package", version="x")
+    package = Package.load(packaged["work"] / "models" / "package")
     first, fifth, last = (int(package.known_ids[i]) for i in (0, 5, -1))
     stranger = last + 1
     assert package.held([first, stranger, last, 0]).tolist() == [True, False, True, False]

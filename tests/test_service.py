@@ -26,8 +26,8 @@ from conftest import ROOT
 from credit_scoring.contract.tables import KEY
 from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.modelling.calibration import Calibration, predict_pd
+from credit_scoring.modelling.decision import RiskBands
 from credit_scoring.modelling.scorecard import Scorecard
-from credit_scoring.modelling.threshold import RiskBands
 from tests.support.servers import Server
 
 pytestmark = pytest.mark.slow

@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from credit_scoring.contract.conform import conform_table
 from credit_scoring.contract.tables import (
     CATEGORY,
     TABLES,
     SchemaError,
-    conform_table,
     load_contract,
 )
 from credit_scoring.errors import SourceError

@@ -82,3 +82,30 @@ def test_a_manifest_that_is_not_json_is_a_package_error(tmp_path):
     (tmp_path / MANIFEST).write_text(json.dumps({"name": "x"}))
     with pytest.raises(PackageError, match="not a package manifest"):
         Manifest.read(tmp_path)
+
+
+def stored_copy(packaged: dict, tmp_path: Path) -> tuple[Path, str]:
+    """The package put into a store of its own, as `make serve` does: its folder and version."""
+    home = tmp_path / "home"
+    done = store(
+        packaged["work"] / "models" / "package", {**packaged["env"], "BENTOML_HOME": str(home)}
+    )
+    assert done.returncode == 0, done.stderr
+    version = packaged["manifest"]["version"]
+    return home / "models" / "credit_scoring" / version, version
+
+
+def test_the_store_keeps_the_manifest_and_the_service_loads_what_it_names(packaged, tmp_path):
+    folder, version = stored_copy(packaged, tmp_path)
+    assert Manifest.read(folder).to_dict() == packaged["manifest"]
+    assert Package.load(folder, version=version).files == packaged["manifest"]["files"]
+
+
+def test_a_model_swapped_in_the_store_is_never_served_under_the_old_version(packaged, tmp_path):
+    folder, version = stored_copy(packaged, tmp_path)
+    model = folder / "model.txt"
+    model.write_text(model.read_text().replace("learning_rate", "learning_rate ", 1))
+    with pytest.raises(PackageError, match=r"\['model.txt'\] differ from manifest.json"):
+        Package.load(folder, version=version)
+    with pytest.raises(PackageError, match=f"is version {version}, not 0123456789abcdef"):
+        Package.load(folder, version="0123456789abcdef")

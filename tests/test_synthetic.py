@@ -8,7 +8,8 @@ import pytest
 
 from conftest import SMALL, write_kaggle_csvs
 from credit_scoring.atomic import write_tables
-from credit_scoring.contract.tables import CATEGORY, TABLES, check_foreign_keys, load_contract
+from credit_scoring.contract.conform import check_foreign_keys
+from credit_scoring.contract.tables import CATEGORY, TABLES, load_contract
 from credit_scoring.sources.local import read_local
 from credit_scoring.sources.synthetic import generate
 from credit_scoring.sources.synthetic.sampling import load_profile

@@ -1,7 +1,7 @@
 """The features stage on Dask: the one application transform, on each partition of applicants.
 
 The applications and their aggregates are range-partitioned by applicant on the same divisions,
-and :func:`~credit_scoring.features.transform.feature_frame`, the local engine's (and the
+and :func:`~credit_scoring.features.frames.feature_frame`, the local engine's (and the
 service's) transform, runs on each pair of partitions. Rows come out in applicant order, which is
 the order of the raw files of every source (Kaggle's, the synthetic one).
 """
@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from credit_scoring.contract.tables import KEY, TARGET
 from credit_scoring.engine.frames import applicant_divisions, by_applicant, read_frame
 from credit_scoring.features.feature_schema import FeatureSchema
-from credit_scoring.features.transform import feature_frame
+from credit_scoring.features.frames import feature_frame
 
 
 def _features_partition(
@@ -34,7 +34,7 @@ def feature_partitions(
     """The model input for the applications of a parquet file, lazily.
 
     Indexed by applicant in ascending order: ``TARGET`` if known, then the features, with the
-    values of :func:`~credit_scoring.features.transform.feature_frame`. Only the file's keys are
+    values of :func:`~credit_scoring.features.frames.feature_frame`. Only the file's keys are
     read here, to cut it into partitions of ``partition_size`` applicants.
     """
     wanted = {KEY, TARGET, *schema.inputs}

@@ -1,20 +1,20 @@
 """The one transform from a raw application (plus its history aggregates) to a model row.
 
-The features stage calls :func:`transform` on every applicant at once; the service calls it on
-the one applicant of a request. Both hand it plain columns of numpy arrays, so there is no
-second implementation to drift apart and no per-request DataFrame to pay for.
+The features stage calls :func:`transform` on every applicant at once (through
+:func:`credit_scoring.features.frames.feature_frame`); the service calls it on the one applicant
+of a request. Both hand it plain columns of numpy arrays, so there is no second implementation
+to drift apart and no per-request DataFrame to pay for, and the service needs numpy only.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from credit_scoring.contract.tables import DAYS_PLACEHOLDER, KEY, TARGET
+from credit_scoring.contract.tables import DAYS_PLACEHOLDER
 from credit_scoring.features.feature_schema import ENGINEERED, NOT_APPLICABLE, FeatureSchema
 
 EXT_SOURCES = ("EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3")
@@ -38,15 +38,6 @@ RATIOS = (
     ("AMT_GOODS_PRICE", "AMT_CREDIT"),
     ("AMT_INCOME_TOTAL", "CNT_FAM_MEMBERS"),
 )
-
-
-def columns_from_frame(frame: pd.DataFrame, schema: FeatureSchema) -> dict[str, np.ndarray]:
-    """Raw columns of a batch: floats with NaN, and labels as objects with None."""
-    columns = {name: frame[name].to_numpy(dtype="float64") for name in schema.numeric}
-    for name in schema.categorical:
-        labels = frame[name].astype(object)
-        columns[name] = labels.where(labels.notna(), None).to_numpy()
-    return columns
 
 
 def columns_from_records(
@@ -172,23 +163,3 @@ def transform(
     if history is not None:
         out[:, c + len(ENGINEERED) :] = history
     return out
-
-
-def history_rows(aggregates: pd.DataFrame, ids: Iterable[int], schema: FeatureSchema) -> np.ndarray:
-    """The aggregate rows of ``ids`` in schema order; all-missing for applicants without history."""
-    table = aggregates.set_index(KEY)[list(schema.aggregates)]
-    return table.reindex(list(ids)).to_numpy(dtype="float64")
-
-
-def feature_frame(
-    applications: pd.DataFrame, aggregates: pd.DataFrame, schema: FeatureSchema
-) -> pd.DataFrame:
-    """The model input for a batch of applications: key, TARGET if known, then the features."""
-    matrix = transform(
-        columns_from_frame(applications, schema),
-        history_rows(aggregates, applications[KEY], schema),
-        schema,
-    )
-    out = pd.DataFrame(matrix, columns=list(schema.features))
-    keys = [k for k in (KEY, TARGET) if k in applications.columns]
-    return pd.concat([applications[keys].reset_index(drop=True), out], axis=1)

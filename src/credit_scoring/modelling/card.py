@@ -16,7 +16,8 @@ import pandas as pd
 from credit_scoring.contract.tables import KEY, TARGET
 from credit_scoring.features.descriptions import describe
 from credit_scoring.modelling.cross_validation import top_importance
-from credit_scoring.modelling.threshold import ThresholdDecision, cost_curve, thin_curve
+from credit_scoring.modelling.decision import ThresholdDecision
+from credit_scoring.modelling.threshold import cost_curve, thin_curve
 
 
 def _histograms(values: np.ndarray, refused: np.ndarray, bins: int) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedShuffleSplit
 
 from credit_scoring.modelling.calibration import calibration_report
+from credit_scoring.modelling.decision import ThresholdDecision
 from credit_scoring.modelling.threshold import (
-    ThresholdDecision,
     best_threshold,
     decision_cost,
     policy_costs,

@@ -35,7 +35,7 @@ from credit_scoring.monitoring.batch import read_batch
 from credit_scoring.monitoring.drift import assess, write_report
 from credit_scoring.monitoring.stability import batch_stability, describe
 from credit_scoring.serving.audit import oversight
-from credit_scoring.serving.package import Manifest, Package
+from credit_scoring.serving.package import Package
 from credit_scoring.serving.records import read
 
 log = logging.getLogger("credit_scoring.monitoring")
@@ -65,7 +65,7 @@ def check(
     drift, raw_dir = cfg["drift"], Path(cfg["data"]["raw_dir"])
     top = cfg["validate"]["top_features"]
     folder = existing(package_dir or cfg["package"]["dir"])
-    package = Package.load(folder, version=Manifest.read(folder).version)
+    package = Package.load(folder)
     holdout = pd.read_parquet(existing(cfg["features"]["holdout"]), columns=[KEY])[KEY]
     result = assess(
         pd.read_parquet(

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from credit_scoring.contract.tables import TARGET, conform_table
+from credit_scoring.contract.conform import conform_table
+from credit_scoring.contract.tables import TARGET
 from credit_scoring.errors import SourceError
 
 log = logging.getLogger(__name__)

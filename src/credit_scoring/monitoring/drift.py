@@ -37,11 +37,11 @@ from credit_scoring.contract.tables import (
     load_contract,
 )
 from credit_scoring.features.feature_schema import EMPLOYED_PLACEHOLDER, FeatureSchema
-from credit_scoring.features.transform import feature_frame
+from credit_scoring.features.frames import feature_frame
 from credit_scoring.floats import canonical
 from credit_scoring.modelling.calibration import Calibration, predict_pd
 from credit_scoring.modelling.cross_validation import PROBABILITY
-from credit_scoring.modelling.threshold import ThresholdDecision
+from credit_scoring.modelling.decision import ThresholdDecision
 
 if TYPE_CHECKING:
     from evidently.core.report import Snapshot
@@ -156,7 +156,7 @@ def describe_population(
 ) -> pd.DataFrame:
     """The compared columns of a population, and the served probability of default.
 
-    The features come from :func:`~credit_scoring.features.transform.feature_frame`, the
+    The features come from :func:`~credit_scoring.features.frames.feature_frame`, the
     transform the model was trained on, so the scores are the ones the service would give.
     DAYS_EMPLOYED's placeholder (365243, the pensioners) is left missing; its flag is compared
     instead, so the days' drift is not the share of pensioners.

@@ -18,7 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
 from credit_scoring.features.feature_schema import FeatureSchema
-from credit_scoring.serving.package import PackageError, check_package
+from credit_scoring.serving.package import PackageError, check_stored
 from credit_scoring.serving.requests import MAX_INTEGER, Problem, RequestError
 from credit_scoring.serving.settings import Settings, SettingsError
 
@@ -260,7 +260,7 @@ def checked_schema(model: bentoml.models.BentoModel, home: str) -> FeatureSchema
             "`python -m credit_scoring.serving.store` puts it in the store"
         )
     try:
-        return check_package(Path(stored.path))
+        return check_stored(Path(stored.path), stored.tag.version)
     except PackageError as err:
         raise SystemExit(f"credit-scoring refuses to start: {stored.tag}: {err}") from None
 

@@ -15,6 +15,8 @@ difference, an invalid chain, or a decision that cannot be replayed.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import logging
 import math
@@ -26,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from credit_scoring.errors import exit_on_input_error
 from credit_scoring.serving.package import Manifest, Package, PackageError
@@ -160,15 +163,17 @@ def export(
         if (decision is None or r["decision"] == decision)
         and (overridden is None or r.get("overridden") is overridden)
     ]
+    rows = [flat(r) for r in chosen]
     if fmt == "jsonl":
-        text = "".join(json.dumps(r) + "\n" for r in chosen)
-        _write(out, text)
+        _write(out, "".join(json.dumps(r) + "\n" for r in chosen))
+    elif fmt == "csv":
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        writer.writeheader()
+        writer.writerows(rows)
+        _write(out, text.getvalue())
     else:
-        frame = pd.DataFrame([flat(r) for r in chosen])
-        if fmt == "csv":
-            _write(out, frame.to_csv(index=False))
-        else:
-            frame.to_parquet(out, index=False)
+        pq.write_table(pa.Table.from_pylist(rows), out)
     return len(chosen)
 
 

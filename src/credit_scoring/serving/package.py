@@ -1,9 +1,10 @@
 """The package the service loads: every artifact it needs, under a version made of its content.
 
-The package stage writes these files, and a manifest naming their version and hashes, into one
-folder that DVC versions (``models/package``). :mod:`credit_scoring.serving.store` puts that
-folder into the BentoML model store, its cache; the service (and the FastAPI baseline, and the
-tests) read it back with :meth:`Package.load`. Nothing in it is typed twice: the threshold, the
+The package stage writes these files (:mod:`credit_scoring.serving.packaging`), and a manifest
+naming their version and hashes, into one folder that DVC versions (``models/package``).
+:mod:`credit_scoring.serving.store` puts that folder into the BentoML model store, its cache; the
+service (and the FastAPI baseline, and the tests) read it back with :meth:`Package.load`, which
+needs no DataFrame library. Nothing in it is typed twice: the threshold, the
 costs and the bands are ``threshold.json`` as the threshold stage wrote it, and the points scale
 of the score is ``scorecard.json`` (the cut-off score is the threshold's points, not stored).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,21 +21,18 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from credit_scoring.atomic import atomic_path, write_json, write_parquet, write_text
-from credit_scoring.contract.tables import KEY, Table
+from credit_scoring.contract.tables import KEY
 from credit_scoring.errors import InputError
-from credit_scoring.features.descriptions import describe
 from credit_scoring.features.feature_schema import FeatureSchema
-from credit_scoring.features.transform import history_rows
 from credit_scoring.modelling.calibration import Calibration
-from credit_scoring.modelling.card import model_card
-from credit_scoring.modelling.cross_validation import top_importance
+from credit_scoring.modelling.decision import ThresholdDecision
 from credit_scoring.modelling.scorecard import Scorecard
-from credit_scoring.modelling.threshold import ThresholdDecision
 from credit_scoring.serving.reasons import ReasonCodes
-from credit_scoring.serving.requests import RequestSchema, training_ranges
+from credit_scoring.serving.requests import RequestSchema
 
 MODEL, SCHEMA, THRESHOLD = "model.txt", "feature_schema.json", "threshold.json"
 INPUTS, CARD, CALIBRATION, REASONS = "inputs.json", "card.json", "calibration.json", "reasons.json"
@@ -61,115 +60,6 @@ MANIFEST = "manifest.json"
 
 class PackageError(InputError, RuntimeError):
     """The package is incomplete or its parts disagree; the service must not start on it."""
-
-
-def write_package(
-    folder: Path,
-    *,
-    model_text: str,
-    calibration: Calibration,
-    schema: FeatureSchema,
-    inputs: RequestSchema,
-    decision: ThresholdDecision,
-    scorecard: Scorecard,
-    card: Mapping[str, Any],
-    known_ids: np.ndarray,
-    known_history: np.ndarray,
-    applications: pd.DataFrame,
-) -> dict[str, str]:
-    """Write the package's files into ``folder``; returns each file's SHA-256.
-
-    ``known_ids`` (sorted) and ``known_history`` (their aggregate rows in schema order) are the
-    applicants a request may name by ``client_id``; ``applications`` the stored application
-    fields of those a screen may look up.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    write_text(model_text, folder / MODEL)
-    write_json(calibration.to_dict(), folder / CALIBRATION)
-    write_json(ReasonCodes.default().to_dict(), folder / REASONS)
-    write_json(schema.to_dict(), folder / SCHEMA)
-    write_json(decision.to_dict(), folder / THRESHOLD)
-    write_json(scorecard.to_dict(), folder / SCORECARD)
-    write_json(inputs.to_dict(), folder / INPUTS)
-    write_json(dict(card), folder / CARD)
-    if np.any(np.diff(known_ids) <= 0):
-        raise PackageError("known_ids must be sorted and unique")
-    for name, array in ((KNOWN_IDS, known_ids), (KNOWN_HISTORY, known_history)):
-        with atomic_path(folder / name) as tmp, tmp.open("wb") as fh:
-            np.save(fh, np.ascontiguousarray(array))
-    stored = [KEY, *schema.inputs, *schema.audited]
-    write_parquet(applications[stored].reset_index(drop=True), folder / APPLICATIONS)
-    return file_hashes(folder)
-
-
-def build_package(
-    folder: Path,
-    *,
-    name: str,
-    model_text: str,
-    calibration: Calibration,
-    schema: FeatureSchema,
-    decision: ThresholdDecision,
-    scorecard: Scorecard,
-    holdout_report: Mapping[str, Any],
-    contract: Table,
-    required: Sequence[str],
-    train: pd.DataFrame,
-    oof: tuple[np.ndarray, np.ndarray],
-    known_ids: np.ndarray,
-    test: pd.DataFrame,
-    aggregates: pd.DataFrame,
-    data: Mapping[str, Any],
-    compare: Sequence[str],
-    importance_top: int,
-    curve_points: int,
-    bins: int,
-) -> Manifest:
-    """Assemble everything the service needs into ``folder``, with its manifest.
-
-    ``train`` is the development feature table and ``oof`` its labels and calibrated out-of-fold
-    scores (for the card, with ``holdout_report``); ``known_ids`` the applicants a request may
-    name (development, hold-out and test), whose history ``aggregates`` holds; ``test`` the raw
-    test applications (for look-up); ``contract`` the application table's contract and
-    ``required`` the fields no decision is made without (for the request checks, with the
-    inputs' ranges in ``train``); ``scorecard`` the points scale of the score. The inputs are
-    ordered most important first, as a form shows them.
-    """
-    booster = lgb.Booster(model_str=model_text)
-    hashes = write_package(
-        folder,
-        model_text=model_text,
-        calibration=calibration,
-        schema=schema,
-        inputs=RequestSchema.from_contract(
-            contract,
-            schema,
-            order=[row["feature"] for row in top_importance(booster, n=booster.num_feature())],
-            describe=describe,
-            seen=training_ranges(train, schema.numeric),
-            required=required,
-        ),
-        decision=decision,
-        scorecard=scorecard,
-        card=model_card(
-            booster=booster,
-            features=train,
-            oof=oof,
-            decision=decision,
-            holdout=holdout_report,
-            data=data,
-            compare=compare,
-            importance_top=importance_top,
-            curve_points=curve_points,
-            bins=bins,
-        ),
-        known_ids=np.unique(known_ids),
-        known_history=history_rows(aggregates, np.unique(known_ids), schema),
-        applications=test,
-    )
-    manifest = Manifest.of(name, hashes)
-    write_json(manifest.to_dict(), folder / MANIFEST)
-    return manifest
 
 
 def package_version(hashes: Mapping[str, str]) -> str:
@@ -283,6 +173,23 @@ def check_package(folder: Path) -> FeatureSchema:
     return schema
 
 
+def check_stored(folder: Path, version: str) -> FeatureSchema:
+    """Refuse a package that is not ``version`` byte for byte, or not consistent.
+
+    Every file's SHA-256 must be the manifest's, and the manifest's version the one asked for,
+    so a model swapped in the store is never served under the old version. Returns the
+    feature schema (:func:`check_package`).
+    """
+    manifest = Manifest.read(folder)
+    if manifest.version != version:
+        raise PackageError(
+            f"package {folder} is version {manifest.version}, not {version}; "
+            "`python -m credit_scoring.serving.store` stores a package under its own version"
+        )
+    manifest.verify(folder)
+    return check_package(folder)
+
+
 def read_inputs(folder: Path) -> RequestSchema:
     """The fields a request may send, as the package states them (``inputs.json``)."""
     return RequestSchema.from_dict(json.loads((folder / INPUTS).read_text()))
@@ -291,6 +198,43 @@ def read_inputs(folder: Path) -> RequestSchema:
 def read_reasons(folder: Path) -> ReasonCodes:
     """The reason codes and the officers' override reasons (``reasons.json``)."""
     return ReasonCodes.from_dict(json.loads((folder / REASONS).read_text()))
+
+
+@dataclass(frozen=True)
+class Applications:
+    """The stored application fields of the test population, looked up by client id.
+
+    Read with pyarrow and handed out a row at a time as plain values, so the service needs no
+    DataFrame library.
+    """
+
+    table: pa.Table
+    rows: Mapping[int, int]  # client id: its row in ``table``
+
+    @classmethod
+    def read(cls, path: Path) -> Applications:
+        table = pq.read_table(path)
+        ids = table.column(KEY).to_pylist()
+        return cls(table.drop_columns([KEY]), {int(cid): i for i, cid in enumerate(ids)})
+
+    def __contains__(self, client_id: object) -> bool:
+        return client_id in self.rows
+
+    def fields(self, client_id: int) -> dict[str, Any]:
+        """One applicant's fields as a request would send them (missing values as None)."""
+        (row,) = self.table.slice(self.rows[client_id], 1).to_pylist()
+        return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+
+    def stating(self, names: Sequence[str]) -> list[int]:
+        """The client ids whose fields ``names`` all hold a value."""
+        stated = np.ones(self.table.num_rows, dtype=bool)
+        for name in names:
+            column = self.table.column(name)
+            stated &= pc.is_valid(column).to_numpy(zero_copy_only=False)
+            if pa.types.is_floating(column.type):
+                stated &= ~pc.is_nan(column).fill_null(True).to_numpy(zero_copy_only=False)
+        ids = np.fromiter(self.rows, dtype="int64", count=len(self.rows))
+        return ids[stated].tolist()
 
 
 @dataclass(frozen=True)
@@ -307,14 +251,16 @@ class Package:
     card: Mapping[str, Any]
     known_ids: np.ndarray
     known_history: np.ndarray
-    applications: pd.DataFrame
+    applications: Applications
     version: str
     files: Mapping[str, str]  # each file's SHA-256: what a decision record names it by
 
     @classmethod
-    def load(cls, folder: Path, version: str) -> Package:
-        """Load a package folder that :func:`check_package` accepts."""
-        check_package(folder)
+    def load(cls, folder: Path, version: str | None = None) -> Package:
+        """Load a package folder that :func:`check_stored` accepts as ``version`` (by default,
+        the version its manifest names)."""
+        manifest = Manifest.read(folder)
+        check_stored(folder, version or manifest.version)
         return cls(
             booster=lgb.Booster(model_file=str(folder / MODEL)),
             calibration=Calibration.from_json((folder / CALIBRATION).read_text()),
@@ -326,9 +272,9 @@ class Package:
             card=json.loads((folder / CARD).read_text()),
             known_ids=np.load(folder / KNOWN_IDS),
             known_history=np.load(folder / KNOWN_HISTORY, mmap_mode="r"),
-            applications=pd.read_parquet(folder / APPLICATIONS).set_index(KEY),
-            version=version,
-            files=file_hashes(folder),
+            applications=Applications.read(folder / APPLICATIONS),
+            version=manifest.version,
+            files=manifest.files,
         )
 
     def held(self, client_ids: Sequence[int]) -> np.ndarray:

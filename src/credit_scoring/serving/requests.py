@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from credit_scoring.contract.tables import CATEGORY, INT, KEY, TARGET, Limits, Table
 from credit_scoring.errors import ConfigError
@@ -166,19 +165,6 @@ def _passes(field: Field) -> Callable[[Any], bool]:
     return passes
 
 
-def training_ranges(features: pd.DataFrame, names: Sequence[str]) -> dict[str, tuple[float, float]]:
-    """The lowest and highest value of each named column the model was developed on.
-
-    Missing values are left out, and so is a column that is missing throughout.
-    """
-    out = {}
-    for name in names:
-        present = features[name].dropna()
-        if len(present):
-            out[name] = (float(present.min()), float(present.max()))
-    return out
-
-
 class RequestSchema:
     """The accepted ``features`` of a request, in the order a form should show them."""
 
@@ -205,9 +191,10 @@ class RequestSchema:
         The audited fields are accepted too (last), so that a decision keeps them for the
         fair-lending audit, though the model never reads them. ``order`` ranks the fields
         (most important first); ``describe`` names one in words; ``seen`` is each numeric
-        input's range in the development data (:func:`training_ranges`; beyond it a decision
-        warns) and ``required`` the fields no decision is made without. A required field that
-        is no input is a :class:`~credit_scoring.errors.ConfigError`.
+        input's range in the development data
+        (:func:`~credit_scoring.serving.packaging.training_ranges`; beyond it a decision warns)
+        and ``required`` the fields no decision is made without. A required field that is no
+        input is a :class:`~credit_scoring.errors.ConfigError`.
         """
         seen = seen or {}
         unknown = [name for name in required if name not in schema.inputs]

@@ -170,14 +170,4 @@ class Scorer:
 
     def application(self, client_id: int) -> dict[str, Any]:
         """The stored application fields of a known applicant of the test population."""
-        row = self.package.applications.loc[client_id]
-        return {name: (None if _missing(v) else _plain(v)) for name, v in row.items()}
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value))
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the JSON value a client would send back."""
-    return value.item() if isinstance(value, np.generic) else value
+        return self.package.applications.fields(client_id)

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from credit_scoring.errors import exit_on_input_error
-from credit_scoring.serving.package import FILES, Manifest, PackageError, check_package
+from credit_scoring.serving.package import FILES, MANIFEST, Manifest, PackageError, check_package
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def import_package(folder: Path) -> str:
     except NotFound:
         pass
     with bentoml.models.create(manifest.tag) as model:
-        for name in FILES:
+        for name in (*FILES, MANIFEST):
             shutil.copyfile(folder / name, Path(model.path) / name)
     log.info("%s saved in the BentoML model store from %s", manifest.tag, folder)
     return manifest.tag

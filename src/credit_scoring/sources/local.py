@@ -24,11 +24,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from credit_scoring.contract.conform import conform_table
 from credit_scoring.contract.tables import (
     CATEGORY,
     TABLES,
     SchemaError,
-    conform_table,
     load_contract,
 )
 from credit_scoring.errors import SourceError

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from credit_scoring.contract.tables import check_foreign_keys
+from credit_scoring.contract.conform import check_foreign_keys
 
 
 def summarize_tables(tables: Mapping[str, pd.DataFrame]) -> dict:

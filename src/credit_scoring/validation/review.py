@@ -16,7 +16,7 @@ import pandas as pd
 
 from credit_scoring.contract.tables import TARGET
 from credit_scoring.modelling.cross_validation import PROBABILITY
-from credit_scoring.modelling.threshold import ThresholdDecision
+from credit_scoring.modelling.decision import ThresholdDecision
 from credit_scoring.validation.age import age_check
 from credit_scoring.validation.discrimination import discrimination
 from credit_scoring.validation.fairness import age_bands, group_table

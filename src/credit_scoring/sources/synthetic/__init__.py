@@ -15,12 +15,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from credit_scoring.contract.conform import conform_table
 from credit_scoring.contract.tables import (
     CATEGORY,
     INT,
     TABLES,
     Contract,
-    conform_table,
     load_contract,
 )
 from credit_scoring.errors import ConfigError
