@@ -567,7 +567,7 @@ def serve_and_expect_refusal(env: dict, log: Path) -> str:
     return done.stdout + done.stderr
 
 
-def test_the_service_refuses_to_start_on_a_package_whose_parts_disagree(packaged, tmp_path):
+def test_the_service_refuses_to_start_on_a_package_its_manifest_does_not_name(packaged, tmp_path):
     store = Path(packaged["env"]["BENTOML_HOME"])
     tag = packaged["manifest"]["tag"]
     source = store / "models" / tag.replace(":", "/")
@@ -578,24 +578,31 @@ def test_the_service_refuses_to_start_on_a_package_whose_parts_disagree(packaged
     script = (
         "import bentoml, shutil, sys, pathlib\n"
         "src = pathlib.Path(sys.argv[1])\n"
-        "with bentoml.models.create('credit_scoring:broken') as m:\n"
+        "with bentoml.models.create(sys.argv[3]) as m:\n"
         "    for f in src.iterdir():\n"
         "        if f.name != 'model.yaml': shutil.copy(f, m.path)\n"
         "    pathlib.Path(m.path, 'feature_schema.json').write_text(sys.argv[2])\n"
     )
     subprocess.run(
-        [sys.executable, "-c", script, str(source), json.dumps(schema)], env=env, check=True
+        [sys.executable, "-c", script, str(source), json.dumps(schema), tag], env=env, check=True
     )
-    out = serve_and_expect_refusal(
-        {**env, "CREDIT_SCORING_MODEL": "credit_scoring:broken"}, tmp_path
-    )
-    assert "refuses to start" in out and "features" in out
+    # Under its own version, with one file changed: the manifest's hashes refuse it.
+    out = serve_and_expect_refusal({**env, "CREDIT_SCORING_MODEL": tag}, tmp_path)
+    assert "refuses to start" in out and "['feature_schema.json'] differ from manifest.json" in out
     assert "Traceback" not in out
     missing = serve_and_expect_refusal(
         {**env, "CREDIT_SCORING_MODEL": "credit_scoring:nope"}, tmp_path
     )
     assert "not in the BentoML model store" in missing
     assert "python -m credit_scoring.serving.store" in missing and "make serve" in missing
+
+
+def test_the_service_refuses_to_start_on_a_record_it_cannot_write(packaged, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    env = {**packaged["env"], "CREDIT_SCORING_DECISION_LOG": str(tmp_path / "a-file" / "d.db")}
+    out = serve_and_expect_refusal(env, tmp_path)
+    assert "refuses to start: the decision record" in out and "cannot be written" in out
+    assert "Traceback" not in out
 
 
 def test_answers_have_the_declared_output_shapes(service, run):

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.serving.package import PackageError, check_stored
+from credit_scoring.serving.records import RecordError, check_writable
 from credit_scoring.serving.requests import MAX_INTEGER, Problem, RequestError
 from credit_scoring.serving.settings import Settings, SettingsError
 
@@ -270,12 +271,14 @@ def startup(
 ) -> tuple[Settings, bentoml.models.BentoModel, FeatureSchema]:
     """The settings, the model reference and its feature schema, or one line and an exit.
 
-    Reads file headers only, so that a bad setting or package stops `bentoml serve` before it
-    forks its workers, and only the workers load the package itself.
+    Reads file headers only, so that a bad setting, a record store it cannot write or a bad
+    package stops `bentoml serve` before it forks its workers, and only the workers load the
+    package itself.
     """
     try:
         settings = Settings.from_env(environ)
-    except SettingsError as err:
-        raise SystemExit(str(err)) from None
+        check_writable(settings.decision_log, settings.record_timeout)
+    except (SettingsError, RecordError) as err:
+        raise SystemExit(f"credit-scoring refuses to start: {err}") from None
     model = bentoml.models.BentoModel(settings.model_tag)
     return settings, model, checked_schema(model, environ.get("BENTOML_HOME", "~/bentoml"))

@@ -129,6 +129,20 @@ def open_store(path: Path, timeout: float = 5.0) -> sqlite3.Connection:
     return db
 
 
+def check_writable(path: Path, timeout: float = 5.0) -> None:
+    """Refuse a record store the service could not write (a read-only volume, say) before any
+    request comes: :class:`RecordError` naming the file. Takes and gives back the write lock."""
+    try:
+        db = open_store(path, timeout)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ROLLBACK")
+        finally:
+            db.close()
+    except (OSError, sqlite3.Error) as err:
+        raise RecordError(f"the decision record {path} cannot be written: {err}") from None
+
+
 def append(db: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) -> list[str]:
     """Append records in one transaction, chained after the last row; their hashes.
 
