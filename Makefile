@@ -9,7 +9,8 @@ export BENTOML_DO_NOT_TRACK := true
 export GRADIO_ANALYTICS_ENABLED := False
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test lint format params plots bench serve bento clean
+.PHONY: setup repro test lint format params plots bench serve bento container container-run \
+	container-stop clean
 
 setup: $(STAMP)
 
@@ -59,7 +60,35 @@ serve: setup
 
 bento: setup
 	tag=$$($(STORE)) && CREDIT_SCORING_MODEL=$$tag bentoml build
-	@echo "With a Docker engine: bentoml containerize credit_scoring:latest"
+
+# The Bento built into an image by Docker or Podman, whichever runs here, and tagged with the
+# package's version: what `make serve` serves. `make container-run` starts it on loopback, its
+# decision record on a volume (RECORDS) and its API key from the environment or a file
+# (KEY_FILE, readable by the image's user, uid 1034), never from the image.
+ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
+IMAGE ?= credit-scoring
+CONTAINER ?= credit-scoring
+RECORDS ?= credit-scoring-decisions
+KEY_FILE ?=
+PACKAGE_VERSION = $(shell $(BIN)/python -c 'import json; print(json.load(open("models/package/manifest.json"))["version"])')
+READYZ = import urllib.request as u; u.urlopen("http://127.0.0.1:3000/readyz", timeout=2)
+
+container: setup
+	tag=$$($(STORE)) && \
+	bento=$$(CREDIT_SCORING_MODEL=$$tag bentoml build --output tag | tail -n 1 | sed 's/^__tag__://') && \
+	bentoml containerize $$bento --backend $(ENGINE) --image-tag $(IMAGE):$${tag#*:}
+
+container-run:
+	$(ENGINE) run --detach --name $(CONTAINER) --publish 127.0.0.1:$(PORT):3000 \
+	  --volume $(RECORDS):/home/bentoml/decisions \
+	  $(if $(KEY_FILE),--volume $(abspath $(KEY_FILE)):/run/secrets/api-key:ro \
+	    --env CREDIT_SCORING_API_KEY_FILE=/run/secrets/api-key,--env CREDIT_SCORING_API_KEY) \
+	  --health-cmd 'python -c '"'"'$(READYZ)'"'"'' --health-interval 30s \
+	  $(IMAGE):$(PACKAGE_VERSION)
+	@echo "Serving $(IMAGE):$(PACKAGE_VERSION) on http://127.0.0.1:$(PORT); records in $(RECORDS)"
+
+container-stop:
+	$(ENGINE) stop $(CONTAINER) && $(ENGINE) rm $(CONTAINER)
 
 bench: setup
 	python -m benchmarks.synthetic_generation

@@ -55,6 +55,38 @@ from credit_scoring.serving.records import (
 from credit_scoring.serving.requests import Problem, RequestError
 from credit_scoring.serving.scorer import Applicant, Scorer
 
+SERVING_LOCK = "requirements-serving.lock"  # the serving runtime, pinned with hashes
+UV_VERSION = "0.13.8"  # requirements.lock's (a test keeps them equal)
+RECORD_FOLDER = "/home/bentoml/decisions"  # the decision record's volume in the container
+
+
+class _SlimImage(bentoml.images.Image):
+    """BentoML's image, less the build toolchain its Debian recipe starts with.
+
+    BentoML's "debian" distro installs build-essential and git (some 300 MB) before anything else;
+    every package of the serving lock ships as a wheel, so nothing here is compiled.
+    """
+
+    def __attrs_post_init__(self) -> None:
+        """Keep the base image and commands as given (no default install command)."""
+
+
+# What `bentoml build` puts in the image: the slim Python base, the OpenMP runtime LightGBM's
+# wheel loads, and a virtual environment that holds requirements-serving.lock and nothing else
+# (`uv pip sync` installs exactly the lock, every wheel checked against its hash).
+IMAGE = (
+    _SlimImage(base_image="python:3.11-slim", python_version="3.11", lock_python_packages=False)
+    .run(
+        "apt-get update && apt-get install -q -y --no-install-recommends libgomp1"
+        " && apt-get clean && rm -rf /var/lib/apt/lists/*"
+    )
+    .run(f"pip install --no-cache-dir uv=={UV_VERSION}")
+    .build_include(SERVING_LOCK)
+    .requirements_file(SERVING_LOCK)
+    .run(f"uv pip sync --require-hashes src/{SERVING_LOCK}")
+    .run(f"install -d -o bentoml -g bentoml -m 0700 {RECORD_FOLDER}")
+)
+
 # The service's edge, run once as `bentoml serve` imports this file and before it forks any
 # worker: the settings from the environment, and a check of the package's file headers. A bad
 # setting or package stops the server here with one line; only the workers load the package.
@@ -65,6 +97,12 @@ BatchRequest = batch_request(SETTINGS.max_batch)
 
 @bentoml.service(
     name="credit_scoring",
+    image=IMAGE,
+    envs=[
+        {"name": "BENTOML_DO_NOT_TRACK", "value": "true"},
+        {"name": "UV_NO_CACHE", "value": "1"},  # no copy of every wheel left in the image
+        {"name": "CREDIT_SCORING_DECISION_LOG", "value": f"{RECORD_FOLDER}/decisions.sqlite3"},
+    ],
     workers=SETTINGS.workers,
     traffic={"timeout": 60},
     logging={"access": {"enabled": SETTINGS.access_log}},

@@ -1,4 +1,4 @@
-"""The Bento builds offline from bentofile.yaml, with a Dockerfile and the lock's versions."""
+"""The Bento builds offline from bentofile.yaml; its Dockerfile installs the serving lock."""
 
 from __future__ import annotations
 
@@ -15,17 +15,11 @@ from conftest import ROOT
 pytestmark = pytest.mark.slow
 
 
-def locked_versions() -> dict[str, str]:
-    text = (ROOT / "requirements.lock").read_text()
-    return {m[1].lower(): m[2] for m in re.finditer(r"^([A-Za-z0-9_.-]+)==(\S+)", text, re.M)}
-
-
-def test_bentofile_pins_the_locked_versions():
-    locked = locked_versions()
-    packages = yaml.safe_load((ROOT / "bentofile.yaml").read_text())["python"]["packages"]
-    for pin in packages:
-        name, version = pin.split("==")
-        assert locked[name.lower()] == version, f"{pin} differs from requirements.lock"
+def test_the_image_installs_uv_at_the_locked_version():
+    """BentoML's Dockerfile installs uv from PyPI unless the image already has it: ours pins it."""
+    locked = re.search(r"^uv==(\S+) ", (ROOT / "requirements.lock").read_text(), re.M)
+    pinned = re.search(r'^UV_VERSION = "(\S+)"', (ROOT / "service.py").read_text(), re.M)
+    assert locked and pinned and pinned[1] == locked[1]
 
 
 def test_bento_builds_offline_with_a_dockerfile(packaged):
@@ -43,7 +37,12 @@ def test_bento_builds_offline_with_a_dockerfile(packaged):
     name, version = tag.split(":")
     bento = Path(packaged["env"]["BENTOML_HOME"]) / "bentos" / name / version
     dockerfile = (bento / "env" / "docker" / "Dockerfile").read_text()
-    assert "FROM python:3.11" in dockerfile
+    assert "FROM python:3.11-slim" in dockerfile
+    assert "uv pip sync --require-hashes src/requirements-serving.lock" in dockerfile
+    assert "build-essential" not in dockerfile  # every serving package is a wheel
+    assert (bento / "src" / "requirements-serving.lock").read_text() == (
+        ROOT / "requirements-serving.lock"
+    ).read_text()
     info = yaml.safe_load((bento / "bento.yaml").read_text())
     models = [m["tag"] for s in info["services"] for m in s.get("models", [])]
     assert models == [packaged["manifest"]["tag"]]

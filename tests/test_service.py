@@ -601,7 +601,7 @@ def test_the_service_refuses_to_start_on_a_record_it_cannot_write(packaged, tmp_
     (tmp_path / "a-file").write_text("")
     env = {**packaged["env"], "CREDIT_SCORING_DECISION_LOG": str(tmp_path / "a-file" / "d.db")}
     out = serve_and_expect_refusal(env, tmp_path)
-    assert "refuses to start: the decision record" in out and "cannot be written" in out
+    assert "refuses to start: the decision record" in out and "is not a folder" in out
     assert "Traceback" not in out
 
 

@@ -277,7 +277,7 @@ def startup(
     """
     try:
         settings = Settings.from_env(environ)
-        check_writable(settings.decision_log, settings.record_timeout)
+        check_writable(settings.decision_log)
     except (SettingsError, RecordError) as err:
         raise SystemExit(f"credit-scoring refuses to start: {err}") from None
     model = bentoml.models.BentoModel(settings.model_tag)

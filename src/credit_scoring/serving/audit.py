@@ -28,10 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from credit_scoring.errors import exit_on_input_error
+from credit_scoring.errors import InputError, exit_on_input_error
 from credit_scoring.serving.package import Manifest, Package, PackageError
 from credit_scoring.serving.records import (
     DECIDED,
@@ -173,8 +170,22 @@ def export(
         writer.writerows(rows)
         _write(out, text.getvalue())
     else:
-        pq.write_table(pa.Table.from_pylist(rows), out)
+        _write_parquet(rows, out)
     return len(chosen)
+
+
+def _write_parquet(rows: list[dict[str, Any]], out: Path | TextIO) -> None:
+    """Parquet through pyarrow, which the development environment has and the serving image
+    does not (it exports CSV and JSON lines)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError(
+            "--format parquet needs pyarrow, which this environment lacks; "
+            "use --format csv or jsonl"
+        ) from None
+    pq.write_table(pa.Table.from_pylist(rows), out)
 
 
 def _write(out: Path | TextIO, text: str) -> None:

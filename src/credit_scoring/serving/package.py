@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,6 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from credit_scoring.contract.tables import KEY
 from credit_scoring.errors import InputError
@@ -40,7 +36,7 @@ SCORECARD = "scorecard.json"
 KNOWN_IDS, KNOWN_HISTORY, APPLICATIONS = (
     "known_ids.npy",
     "known_history.npy",
-    "applications.parquet",
+    "applications.npz",
 )
 FILES = (
     MODEL,
@@ -204,37 +200,46 @@ def read_reasons(folder: Path) -> ReasonCodes:
 class Applications:
     """The stored application fields of the test population, looked up by client id.
 
-    Read with pyarrow and handed out a row at a time as plain values, so the service needs no
-    DataFrame library.
+    ``applications.npz`` holds one array a field (numbers as int64 or float64 with NaN for
+    missing, labels as text with "" for missing) beside the ids, so that numpy reads it and the
+    serving image needs no table library.
     """
 
-    table: pa.Table
-    rows: Mapping[int, int]  # client id: its row in ``table``
+    columns: Mapping[str, np.ndarray]
+    rows: Mapping[int, int]  # client id: its row in every column
 
     @classmethod
     def read(cls, path: Path) -> Applications:
-        table = pq.read_table(path)
-        ids = table.column(KEY).to_pylist()
-        return cls(table.drop_columns([KEY]), {int(cid): i for i, cid in enumerate(ids)})
+        with np.load(path, allow_pickle=False) as stored:
+            columns = {name: stored[name] for name in stored.files}
+        ids = columns.pop(KEY)
+        return cls(columns, {int(cid): i for i, cid in enumerate(ids.tolist())})
 
     def __contains__(self, client_id: object) -> bool:
         return client_id in self.rows
 
     def fields(self, client_id: int) -> dict[str, Any]:
         """One applicant's fields as a request would send them (missing values as None)."""
-        (row,) = self.table.slice(self.rows[client_id], 1).to_pylist()
-        return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+        at = self.rows[client_id]
+        return {name: _plain(column[at]) for name, column in self.columns.items()}
 
     def stating(self, names: Sequence[str]) -> list[int]:
         """The client ids whose fields ``names`` all hold a value."""
-        stated = np.ones(self.table.num_rows, dtype=bool)
+        stated = np.ones(len(self.rows), dtype=bool)
         for name in names:
-            column = self.table.column(name)
-            stated &= pc.is_valid(column).to_numpy(zero_copy_only=False)
-            if pa.types.is_floating(column.type):
-                stated &= ~pc.is_nan(column).fill_null(True).to_numpy(zero_copy_only=False)
-        ids = np.fromiter(self.rows, dtype="int64", count=len(self.rows))
-        return ids[stated].tolist()
+            stated &= ~_missing(self.columns[name])
+        return np.fromiter(self.rows, dtype="int64", count=len(self.rows))[stated].tolist()
+
+
+def _missing(column: np.ndarray) -> np.ndarray:
+    if column.dtype.kind == "U":
+        return column == ""
+    return np.isnan(column) if column.dtype.kind == "f" else np.zeros(column.shape, dtype=bool)
+
+
+def _plain(value: np.generic) -> Any:
+    """A stored value as the JSON value a client would send (None where it is missing)."""
+    return None if _missing(np.asarray(value)) else value.item()
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from credit_scoring.atomic import atomic_path, write_json, write_parquet, write_text
+from credit_scoring.atomic import atomic_path, write_json, write_text
 from credit_scoring.contract.tables import KEY, Table
 from credit_scoring.features.descriptions import describe
 from credit_scoring.features.feature_schema import FeatureSchema
@@ -44,6 +44,20 @@ from credit_scoring.serving.package import (
 )
 from credit_scoring.serving.reasons import ReasonCodes
 from credit_scoring.serving.requests import RequestSchema
+
+
+def stored_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each column as :class:`~credit_scoring.serving.package.Applications` stores it: whole
+    numbers as int64, other numbers as float64 (NaN for missing), labels as text ("" missing)."""
+    columns = {}
+    for name, column in frame.items():
+        if pd.api.types.is_integer_dtype(column):
+            columns[name] = column.to_numpy(dtype="int64")
+        elif pd.api.types.is_numeric_dtype(column):
+            columns[name] = column.to_numpy(dtype="float64", na_value=np.nan)
+        else:
+            columns[name] = column.astype(object).where(column.notna(), "").to_numpy(dtype=str)
+    return columns
 
 
 def training_ranges(features: pd.DataFrame, names: Sequence[str]) -> dict[str, tuple[float, float]]:
@@ -93,8 +107,8 @@ def write_package(
     for name, array in ((KNOWN_IDS, known_ids), (KNOWN_HISTORY, known_history)):
         with atomic_path(folder / name) as tmp, tmp.open("wb") as fh:
             np.save(fh, np.ascontiguousarray(array))
-    stored = [KEY, *schema.inputs, *schema.audited]
-    write_parquet(applications[stored].reset_index(drop=True), folder / APPLICATIONS)
+    with atomic_path(folder / APPLICATIONS) as tmp, tmp.open("wb") as fh:
+        np.savez(fh, **stored_columns(applications[[KEY, *schema.inputs, *schema.audited]]))
     return file_hashes(folder)
 
 

@@ -27,6 +27,7 @@ import asyncio
 import concurrent.futures
 import hashlib
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -129,18 +130,23 @@ def open_store(path: Path, timeout: float = 5.0) -> sqlite3.Connection:
     return db
 
 
-def check_writable(path: Path, timeout: float = 5.0) -> None:
-    """Refuse a record store the service could not write (a read-only volume, say) before any
-    request comes: :class:`RecordError` naming the file. Takes and gives back the write lock."""
-    try:
-        db = open_store(path, timeout)
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("ROLLBACK")
-        finally:
-            db.close()
-    except (OSError, sqlite3.Error) as err:
-        raise RecordError(f"the decision record {path} cannot be written: {err}") from None
+def check_writable(path: Path) -> None:
+    """Refuse a record store this process could not write (a read-only volume, a folder owned
+    by another user) before any request comes: :class:`RecordError` naming the file.
+
+    Creates nothing: SQLite needs to write the file and, for its journal, the folder it is in
+    (or, for a new store, the nearest folder that exists, where the rest is made).
+    """
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if path.exists() and not (path.is_file() and os.access(path, os.R_OK | os.W_OK)):
+        raise RecordError(f"the decision record {path} cannot be written by this process")
+    if not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)):
+        raise RecordError(
+            f"the decision record {path} cannot be written: {folder} is not a folder this "
+            "process may write in"
+        )
 
 
 def append(db: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) -> list[str]:
