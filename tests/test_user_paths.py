@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ import pytest
 from gradio_client import Client
 
 from conftest import ROOT
+from tests.support import containers
 from tests.support.cpu import another_cpu
 from tests.support.servers import SERVICE_ENV, answers, free_port, launch, stop
 
@@ -148,6 +150,88 @@ def test_make_serve_serves_the_package_and_the_screen_agrees(first, tmp_path):
     finally:
         stop(screen, timeout=20, group=True)
         server.stop()
+
+
+KEY = "container-key-0123456789abcdef"
+RECORD = "/home/bentoml/decisions/decisions.sqlite3"  # service.py's RECORD_FOLDER
+
+
+def test_the_container_serves_what_make_serve_serves_and_keeps_its_records(first, tmp_path):
+    """`make container`, `make container-run` with a key file and a records volume, the
+    answers checked against `make serve`; a restart keeps every record, which an auditor
+    verifies and replays inside the container."""
+    engine = containers.engine()
+    env, tool = {**first.env, **engine}, engine["ENGINE"]
+    version = first.package()["version"]
+    image, name = f"credit-scoring:{version}", f"cs-test-{os.getpid()}"
+    secrets = tmp_path / "secrets"
+    secrets.mkdir(mode=0o700)
+    (secrets / "key").write_text(KEY + "\n")
+    (secrets / "key").chmod(0o644)  # readable by the image's user; the folder keeps others out
+    port = free_port()
+    url, keyed = f"http://127.0.0.1:{port}", {"X-API-Key": KEY}
+    run_args = [f"PORT={port}", f"CONTAINER={name}", f"RECORDS={name}", f"KEY_FILE={secrets}/key"]
+
+    def engine_run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run([tool, *args], env=env, capture_output=True, text=True, timeout=300)
+        assert not check or done.returncode == 0, done.stderr[-3000:]
+        return done
+
+    def start() -> None:
+        first.run("make", "container-run", *run_args, **engine)
+        deadline = time.monotonic() + 90
+        while not answers(f"{url}/readyz"):
+            assert time.monotonic() < deadline, engine_run("logs", name).stderr[-3000:]
+            time.sleep(0.3)
+
+    def post(path: str, body: object) -> dict[str, Any]:
+        answer = httpx.post(f"{url}/{path}", json=body, headers=keyed, timeout=60)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    body = applicant(first)
+    served = first.serve(tmp_path / "serve.log")
+    try:
+        expected = {path: served.post(path, body) for path in ("predict", "explain")}
+    finally:
+        served.stop()
+    first.run("make", "container", **engine)
+    try:
+        start()
+        assert httpx.post(f"{url}/predict", json=body, timeout=30).status_code == 401
+        scored = post("predict", body)
+        assert scored["model_version"] == version
+        assert abs(scored["probability"] - expected["predict"]["probability"]) <= 1e-12
+        explained = post("explain", body)
+        assert explained["contributions"] == expected["explain"]["contributions"]
+        batch = post("predict_batch", {"applicants": [body, body]})
+        assert [r["probability"] for r in batch["results"]] == [scored["probability"]] * 2
+        assert engine_run("exec", name, "id", "-u").stdout.strip() == "1034"  # not root
+        assert engine_run("healthcheck", "run", name, check=False).returncode == 0
+
+        first.run("make", "container-stop", f"CONTAINER={name}", **engine)
+        start()  # the same volume: the record and its chain go on
+        post("predict", body)
+        audit = ["exec", name, "python", "-m", "credit_scoring.serving.audit"]
+        verified = engine_run(*audit, "verify", RECORD)
+        assert "5 records, chain valid" in verified.stderr  # predict, explain, 2 batch, predict
+        package = f"/home/bentoml/bento/models/credit_scoring/{version}"
+        replayed = engine_run(*audit, "replay", RECORD, "--package", package)
+        assert "5 decisions replayed, 0 differences" in replayed.stderr
+    finally:
+        engine_run("rm", "--force", name, check=False)
+        engine_run("volume", "rm", "--force", name, check=False)
+
+    # Bad starts: the container stops at once, with one line that names the problem.
+    (tmp_path / "root-owned").mkdir(mode=0o755)  # a volume the service's user cannot write
+    for option, problem in [
+        ("--env=CREDIT_SCORING_API_KEY=short", "CREDIT_SCORING_API_KEY: expected a key of"),
+        ("--env=CREDIT_SCORING_MODEL=credit_scoring:nope", "not in the BentoML model store"),
+        (f"--volume={tmp_path}/root-owned:/home/bentoml/decisions", "cannot be written"),
+    ]:
+        done = engine_run("run", "--rm", option, image, check=False)
+        assert done.returncode != 0 and problem in done.stderr, done.stderr[-2000:]
+        assert "Traceback" not in done.stderr
 
 
 def test_a_teammate_pulls_and_serves_the_same_model_without_running_a_stage(
