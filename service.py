@@ -54,10 +54,10 @@ from credit_scoring.serving.records import (
 )
 from credit_scoring.serving.requests import Problem, RequestError
 from credit_scoring.serving.scorer import Applicant, Scorer
+from credit_scoring.serving.settings import CONTAINER_RECORD
 
 SERVING_LOCK = "requirements-serving.lock"  # the serving runtime, pinned with hashes
 UV_VERSION = "0.13.8"  # requirements.lock's (a test keeps them equal)
-RECORD_FOLDER = "/home/bentoml/decisions"  # the decision record's volume in the container
 
 
 class _SlimImage(bentoml.images.Image):
@@ -84,7 +84,7 @@ IMAGE = (
     .build_include(SERVING_LOCK)
     .requirements_file(SERVING_LOCK)
     .run(f"uv pip sync --require-hashes src/{SERVING_LOCK}")
-    .run(f"install -d -o bentoml -g bentoml -m 0700 {RECORD_FOLDER}")
+    .run(f"install -d -o bentoml -g bentoml -m 0700 {CONTAINER_RECORD.parent}")
 )
 
 # The service's edge, run once as `bentoml serve` imports this file and before it forks any
@@ -98,11 +98,6 @@ BatchRequest = batch_request(SETTINGS.max_batch)
 @bentoml.service(
     name="credit_scoring",
     image=IMAGE,
-    envs=[
-        {"name": "BENTOML_DO_NOT_TRACK", "value": "true"},
-        {"name": "UV_NO_CACHE", "value": "1"},  # no copy of every wheel left in the image
-        {"name": "CREDIT_SCORING_DECISION_LOG", "value": f"{RECORD_FOLDER}/decisions.sqlite3"},
-    ],
     workers=SETTINGS.workers,
     traffic={"timeout": 60},
     logging={"access": {"enabled": SETTINGS.access_log}},

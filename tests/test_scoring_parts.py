@@ -12,7 +12,7 @@ from credit_scoring.features.descriptions import describe
 from credit_scoring.serving.api import explain_request
 from credit_scoring.serving.package import Package, package_version
 from credit_scoring.serving.requests import Field, RequestSchema
-from credit_scoring.serving.settings import Settings, SettingsError
+from credit_scoring.serving.settings import CONTAINER_RECORD, Settings, SettingsError
 
 SCHEMA = RequestSchema(
     [
@@ -86,6 +86,13 @@ def test_settings_default_when_unset_or_empty():
         metrics=True,
         trace_rate=0.0,
     )
+
+
+def test_in_the_image_the_record_defaults_to_the_volume_folder():
+    image = {"BENTOML_CONTAINERIZED": "true"}
+    assert Settings.from_env(image).decision_log == CONTAINER_RECORD
+    chosen = {**image, "CREDIT_SCORING_DECISION_LOG": "/srv/records/d.sqlite3"}
+    assert Settings.from_env(chosen).decision_log == Path("/srv/records/d.sqlite3")
 
 
 def test_settings_read_every_variable():

@@ -5,7 +5,9 @@ variable takes its default; a value the service cannot use is a :class:`Settings
 the variable, so that ``bentoml serve`` stops with that one line instead of a traceback.
 
     CREDIT_SCORING_MODEL         model tag in the store (default ``credit_scoring:latest``)
-    CREDIT_SCORING_DECISION_LOG  SQLite file of the decision record (default ``decisions.sqlite3``)
+    CREDIT_SCORING_DECISION_LOG  SQLite file of the decision record (default ``decisions.sqlite3``;
+                                 in the service's image, ``/home/bentoml/decisions/
+                                 decisions.sqlite3``, the folder a volume is mounted on)
     CREDIT_SCORING_RECORD_TIMEOUT  seconds a request waits for its record to be committed, else
                                  HTTP 503 and no decision (default 5)
     CREDIT_SCORING_RECORD_MAX_MB  a quota on the record store: past it, commits fail as on a full
@@ -48,6 +50,9 @@ MIB = 2**20
 _TAG_PART = r"[a-z0-9](?:[-._a-z0-9]{0,61}[a-z0-9])?"
 _TAG = re.compile(f"{_TAG_PART}(?::{_TAG_PART})?", re.IGNORECASE)
 _FLAGS = {"true": True, "1": True, "false": False, "0": False}
+# Where BentoML's image (which sets BENTOML_CONTAINERIZED=true) keeps the record: its folder is
+# made for the image's user, and `make container-run` mounts the records volume on it.
+CONTAINER_RECORD = Path("/home/bentoml/decisions/decisions.sqlite3")
 
 
 class SettingsError(InputError, ValueError):
@@ -99,7 +104,11 @@ class Settings:
         flag = "use true or false"
         return cls(
             model_tag=read("MODEL", _tag, "expected a BentoML tag, name[:version]", cls.model_tag),
-            decision_log=Path(raw("DECISION_LOG") or cls.decision_log),
+            decision_log=Path(
+                raw("DECISION_LOG")
+                or (CONTAINER_RECORD if _flag(environ.get("BENTOML_CONTAINERIZED", "")) else None)
+                or cls.decision_log
+            ),
             record_timeout=read(
                 "RECORD_TIMEOUT", _seconds, "expected a positive number of seconds", 5.0
             ),
