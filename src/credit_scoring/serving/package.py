@@ -4,9 +4,9 @@ The package stage writes these files (:mod:`credit_scoring.serving.packaging`), 
 naming their version and hashes, into one folder that DVC versions (``models/package``).
 :mod:`credit_scoring.serving.store` puts that folder into the BentoML model store, its cache; the
 service (and the FastAPI baseline, and the tests) read it back with :meth:`Package.load`, which
-needs no DataFrame library. Nothing in it is typed twice: the threshold, the
-costs and the bands are ``threshold.json`` as the threshold stage wrote it, and the points scale
-of the score is ``scorecard.json`` (the cut-off score is the threshold's points, not stored).
+needs no DataFrame library. Nothing in it is typed twice: the threshold, the costs and the bands
+are ``threshold.json`` as the threshold stage wrote it, and the points scale of the score is
+``scorecard.json`` (the cut-off score is the threshold's points, not stored).
 """
 
 from __future__ import annotations
