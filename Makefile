@@ -75,8 +75,8 @@ READYZ = import urllib.request as u; u.urlopen("http://127.0.0.1:3000/readyz", t
 
 container: setup
 	tag=$$($(STORE)) && \
-	bento=$$(CREDIT_SCORING_MODEL=$$tag bentoml build --output tag | tail -n 1 | sed 's/^__tag__://') && \
-	bentoml containerize $$bento --backend $(ENGINE) --image-tag $(IMAGE):$${tag#*:}
+	bento=$$(CREDIT_SCORING_MODEL=$$tag bentoml build --output tag) && \
+	bentoml containerize $${bento##*__tag__:} --backend $(ENGINE) --image-tag $(IMAGE):$${tag#*:}
 
 container-run:
 	$(ENGINE) run --detach --name $(CONTAINER) --publish 127.0.0.1:$(PORT):3000 \
