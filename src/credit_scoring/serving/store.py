@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from credit_scoring.errors import exit_on_input_error
-from credit_scoring.serving.package import FILES, MANIFEST, Manifest, PackageError, check_package
+from credit_scoring.serving.package import FILES, MANIFEST, Manifest, PackageError, check_stored
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,7 @@ def import_package(folder: Path) -> str:
     from bentoml.exceptions import NotFound
 
     manifest = Manifest.read(folder)
-    manifest.verify(folder)
-    check_package(folder)
+    check_stored(folder, manifest.version)
     try:
         bentoml.models.get(manifest.tag)
         log.info("%s is already in the BentoML model store", manifest.tag)
