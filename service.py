@@ -298,7 +298,8 @@ class CreditScoring:
 
     @bentoml.api
     def model_info(self) -> dict[str, Any]:
-        """Version, data, threshold and costs, the score's scale, quality, importance, curve.
+        """Version, data, which applicants the model was fitted on, threshold and costs, the
+        score's scale, quality, importance, curve.
 
         ``stored_at`` is when this package entered this BentoML store; the package itself
         carries no time, so that the same training gives the same version.
@@ -310,6 +311,7 @@ class CreditScoring:
             "version": package.version,
             "stored_at": self.stored_at,
             "data": card["data"],
+            "fitting": card["fitting"],
             "threshold": decision.threshold,
             "cutoff_score": self.scorer.cutoff_score,
             "rule": RULE,

@@ -37,6 +37,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from benchmarks.common import data_overrides
 from credit_scoring.contract.tables import TARGET
+from credit_scoring.cores import available_cores
 from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.modelling.calibration import calibration_report, predict_pd
 from credit_scoring.modelling.cross_validation import (
@@ -76,7 +77,7 @@ def before(
     x: np.ndarray, y: np.ndarray, *, common: dict, model: dict
 ) -> tuple[np.ndarray, lgb.Booster, list[int], list[float]]:
     """The old protocol: each fold stops early on the fold it scores; mean best iteration."""
-    lgb_params = lightgbm_params(common["params"], common["seed"], common["threads"])
+    lgb_params = lightgbm_params(common["params"], common["seed"], common["cores"])
 
     def dataset(rows: np.ndarray) -> lgb.Dataset:
         return lgb.Dataset(
@@ -140,7 +141,7 @@ def main() -> None:
         "categorical": schema.categorical_indices,
         "params": {**model["lightgbm"], **monotone_params(schema.features, model["monotone"])},
         "seed": model["seed"],
-        "threads": params["train"]["threads"],
+        "cores": available_cores(params["train"]["threads"]),
     }
 
     oof, served, best, aucs = before(x, y, common=common, model=model)
@@ -157,7 +158,7 @@ def main() -> None:
         features=schema.features,
         categorical=schema.categorical_indices,
         model=model,
-        threads=params["train"]["threads"],
+        cores=common["cores"],
     )
     cv, calibration, served = trained.cv, trained.calibration, trained.booster
     calibrated_oof = calibration.probability(cv.oof)

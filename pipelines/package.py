@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from credit_scoring.artifacts import parse_json
 from credit_scoring.atomic import atomic_path
 from credit_scoring.contract.tables import KEY, load_contract
 from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.modelling.calibration import Calibration
+from credit_scoring.modelling.cross_validation import FINAL_FIT_STATEMENTS, final_fit_on_all
 from credit_scoring.modelling.decision import ThresholdDecision
 from credit_scoring.modelling.scorecard import Scorecard
 from credit_scoring.modelling.threshold import oof_scores
@@ -37,6 +40,7 @@ def main(params: Params) -> None:
         "oof": oof_scores(read_parquet(oof), name=oof),
         "test": read_parquet(raw_dir / "application_test.parquet"),
         "aggregates": read_parquet(params["aggregate"]["out"]),
+        "fitting": fitting(params["train"]),
     }
     holdout_ids = read_parquet(paths["holdout"], columns=[KEY])[KEY]
     known = [inputs["train"][KEY], holdout_ids, inputs["test"][KEY]]
@@ -56,6 +60,18 @@ def main(params: Params) -> None:
             bins=cfg["histogram_bins"],
         )
     log.info("%s packaged in %s", manifest.tag, cfg["dir"])
+
+
+def fitting(train: Params) -> dict[str, Any]:
+    """Which applicants the served model was fitted on, in words, and the refit check."""
+    final_fit_on_all(train["final_fit"])
+    return {
+        "final_fit": train["final_fit"],
+        "statement": FINAL_FIT_STATEMENTS[train["final_fit"]],
+        "refit_check": parse_json(
+            require(train["refit"]).read_text(), train["refit"], lambda raw: raw["check"]
+        ),
+    }
 
 
 if __name__ == "__main__":

@@ -20,7 +20,12 @@ from credit_scoring.contract.tables import KEY, TARGET
 from credit_scoring.errors import InputError
 from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.modelling.calibration import Calibration, predict_contributions, predict_pd
-from credit_scoring.modelling.cross_validation import PROBABILITY, top_importance
+from credit_scoring.modelling.cross_validation import (
+    FINAL_FIT_STATEMENTS,
+    PROBABILITY,
+    final_fit_on_all,
+    top_importance,
+)
 from credit_scoring.modelling.decision import ThresholdDecision
 from credit_scoring.modelling.scorecard import Scorecard
 from credit_scoring.validation.report import FAIL, FLAGGED, render_html, verdicts
@@ -36,6 +41,7 @@ from pipelines.common import Params, log, read_parquet, require, run
 
 def main(params: Params) -> None:
     cfg, train, paths = params["validate"], params["train"], params["features"]
+    final_fit_on_all(train["final_fit"])  # a bad choice stops before any read
     schema = FeatureSchema.from_json(require(paths["schema"]).read_text())
     model_text = require(train["model"]).read_text()
     booster = lgb.Booster(model_str=model_text)
@@ -68,6 +74,7 @@ def main(params: Params) -> None:
         excluded=schema.audited,
         summary={
             "model_version": "model.txt " + hashlib.sha256(model_text.encode()).hexdigest()[:16],
+            "fitting": FINAL_FIT_STATEMENTS[train["final_fit"]],
             "threshold": decision.threshold,
             "cutoff_score": Scorecard.from_dict(params["scorecard"]).points(decision.threshold),
         },

@@ -62,7 +62,7 @@ def test_every_fold_and_the_final_fit_share_one_number_of_rounds():
         n_folds=3,
         stop_share=0.2,
         seed=3,
-        threads=1,
+        cores=1,
         max_rounds=300,
         early_stopping_rounds=20,
     )

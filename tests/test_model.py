@@ -26,7 +26,7 @@ def training(synthetic):
         "categorical": schema.categorical_indices,
         "params": FAST,
         "seed": 3,
-        "threads": 2,
+        "cores": 2,
     }
     x, y = frame[list(schema.features)].to_numpy(), frame[TARGET].to_numpy()
     return x, y, common

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import dask
 from dask.utils import parse_bytes
 
+from credit_scoring.cores import available_cores
 from credit_scoring.errors import ClusterError, ConfigError
 
 if TYPE_CHECKING:
@@ -50,7 +51,9 @@ class ClusterSpec:
 
     ``n_workers``, ``threads_per_worker`` and ``memory_limit`` size a LocalCluster and are
     ignored when ``address`` names a scheduler; ``partition_size`` is the number of applicants
-    one task handles, whichever the cluster.
+    one task handles, whichever the cluster. A LocalCluster never has more threads in all than
+    the cores this process may use (:meth:`local_threads`): each LightGBM fit takes every thread
+    of its worker, and threads beyond the cores spin against each other.
     """
 
     address: str
@@ -98,6 +101,11 @@ class ClusterSpec:
             partition_size=int(engine["partition_size"]),
         )
 
+    def local_threads(self, cores: int) -> int:
+        """The threads of each LocalCluster worker on ``cores`` cores: ``threads_per_worker``,
+        lowered until the workers' threads fit the cores (never below one)."""
+        return max(1, min(self.threads_per_worker, cores // self.n_workers))
+
     @property
     def where(self) -> str:
         """The cluster in words, for messages."""
@@ -116,12 +124,22 @@ def _start(spec: ClusterSpec, stack: ExitStack) -> Client:
         try:
             if spec.address:
                 return stack.enter_context(Client(spec.address, timeout=spec.timeout))
+            cores = available_cores()
+            threads = spec.local_threads(cores)
+            if threads * spec.n_workers > cores or threads < spec.threads_per_worker:
+                log.warning(
+                    "engine: %d workers of %d threads on %d cores; each worker gets %d thread(s)",
+                    spec.n_workers,
+                    spec.threads_per_worker,
+                    cores,
+                    threads,
+                )
             # A task bound to a worker that died fails after the timeout, instead of waiting
             # for that worker forever.
             with dask.config.set({"distributed.scheduler.no-workers-timeout": spec.timeout}):
                 cluster = LocalCluster(
                     n_workers=spec.n_workers,
-                    threads_per_worker=spec.threads_per_worker,
+                    threads_per_worker=threads,
                     memory_limit=spec.memory_limit,
                     processes=True,
                     dashboard_address=":0",  # any free port: two stages may run at once

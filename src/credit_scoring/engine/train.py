@@ -61,7 +61,13 @@ from credit_scoring.contract.tables import KEY, TARGET
 from credit_scoring.engine.frames import read_matrix
 from credit_scoring.errors import ClusterError
 from credit_scoring.features.feature_schema import FeatureSchema
-from credit_scoring.modelling.cross_validation import Trained, booster_params, train_with
+from credit_scoring.modelling.cross_validation import (
+    Curve,
+    Trained,
+    booster_params,
+    model_text,
+    train_with,
+)
 
 STOP = "stop"  # the name of the early-stopping rows in LightGBM's evaluation record
 
@@ -246,7 +252,7 @@ def _fit_share(
         feval=scores if valid else None,
     )
     booster.free_network()
-    model = _without_ports(booster.model_to_string()) if keep else None
+    model = model_text(booster) if keep else None
     return model, np.array(scores.rounds).reshape(rounds, stop_y.size)
 
 
@@ -255,16 +261,6 @@ def _block_seeds(seed: int, block: int) -> dict[str, int]:
     model's own for the first, new ones after, so that no block repeats the first's draws."""
     return (
         {} if block == 0 else {"bagging_seed": seed + block, "feature_fraction_seed": seed + block}
-    )
-
-
-def _without_ports(model: str) -> str:
-    """A model's text without the ports its fit listened on, which change with every fit and
-    are no part of the model: its text, the DVC output, then repeats bit for bit."""
-    return "\n".join(
-        line
-        for line in model.split("\n")
-        if not line.startswith(("[machines: ", "[local_listen_port: "))
     )
 
 
@@ -435,7 +431,7 @@ class OnCluster:
 
     def stop_early(
         self, fit: np.ndarray, stop: np.ndarray, *, max_rounds: int, patience: int
-    ) -> tuple[int, Mapping[str, Sequence[float]]]:
+    ) -> tuple[int, Curve]:
         record: dict[str, list[float]] = {}
         booster, block = None, 0
         while True:
@@ -448,8 +444,20 @@ class OnCluster:
             if stopped or length >= max_rounds:
                 return best, {metric: values[:length] for metric, values in record.items()}
 
+    def stop_early_each(
+        self, splits: Sequence[tuple[np.ndarray, np.ndarray]], *, max_rounds: int, patience: int
+    ) -> list[tuple[int, Curve]]:
+        """One split after another: each fit already takes every worker."""
+        return [
+            self.stop_early(fit, stop, max_rounds=max_rounds, patience=patience)
+            for fit, stop in splits
+        ]
+
     def fit(self, rows: np.ndarray | None, rounds: int) -> lgb.Booster:
         return self._fit(rows, rounds)[0]
+
+    def fit_each(self, rows: Sequence[np.ndarray | None], rounds: int) -> list[lgb.Booster]:
+        return [self.fit(some, rounds) for some in rows]
 
     def predict(self, booster: lgb.Booster, rows: np.ndarray) -> np.ndarray:
         return predict_rows(self.client, booster, self.x, rows)

@@ -47,12 +47,14 @@ def model_card(
     importance_top: int,
     curve_points: int,
     bins: int,
+    fitting: Mapping[str, Any],
 ) -> dict[str, Any]:
     """What the service tells about its model beyond a score: quality, cost, importance, peers.
 
     ``features`` is the development feature table; ``oof`` its labels and calibrated
     out-of-fold scores, the basis of the population figures (the served model has seen these
-    applicants); ``holdout`` the final figures on applicants nothing was fitted on.
+    applicants); ``holdout`` the final figures on applicants the validated model was not fitted
+    on; ``fitting`` which applicants the served model was fitted on, in words, and the refit check.
     """
     from sklearn.metrics import log_loss, roc_auc_score
 
@@ -75,6 +77,7 @@ def model_card(
         },
         "holdout": dict(holdout),
         "data": dict(data),
+        "fitting": dict(fitting),
         "importance": [
             {**row, "description": describe(row["feature"])}
             for row in top_importance(booster, n=importance_top)

@@ -11,7 +11,9 @@ of the mean; the hold-out, which nothing here sees, measures what optimism is le
 
 The protocol is written once (:func:`cross_validate_with`, :func:`train_with`) against a
 :class:`Learner`, which fits and predicts rows of the development set: :class:`InMemory` here,
-and a Dask cluster's in ``credit_scoring.engine.train``.
+and a Dask cluster's in ``credit_scoring.engine.train``. The folds' fits are independent, so the
+protocol hands them to the learner together, and :class:`InMemory` runs them in processes of
+their own, as :mod:`credit_scoring.cores` shares out the cores.
 """
 
 from __future__ import annotations
@@ -25,18 +27,38 @@ from typing import Any, Protocol
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from credit_scoring.contract.tables import KEY, TARGET
+from credit_scoring.cores import Share
 from credit_scoring.errors import ConfigError
 from credit_scoring.modelling.calibration import Calibration
 
 log = logging.getLogger(__name__)
 
 # The prediction files' columns beside KEY and TARGET: the fold that scored an applicant, the
-# model's own probability, and the calibrated one that thresholds and the service use.
-FOLD, UNCALIBRATED, PROBABILITY = "fold", "uncalibrated", "probability"
+# model's own probability, and the calibrated one that thresholds and the service use; with the
+# final fit on every applicant, the hold-out's calibrated probability from the refitted model.
+FOLD, UNCALIBRATED, PROBABILITY, REFITTED = "fold", "uncalibrated", "probability", "refitted"
+# ``train.final_fit``: the served model fitted on the development applicants (the validated
+# model itself), or refitted on the development and hold-out applicants.
+FINAL_FITS = ("development", "all")
+# What each choice means for the figures, in the words the card, the validation report and
+# /model_info give.
+FINAL_FIT_STATEMENTS = {
+    "development": (
+        "The served model is the validated model, fitted on the development applicants only:"
+        " the hold-out figures are its own, out of sample."
+    ),
+    "all": (
+        "The served model was refitted on the development and hold-out applicants with the"
+        " validated settings and number of rounds. The hold-out figures describe the validated"
+        " model, fitted on the development applicants only; the refit check (refit.json) shows"
+        " how far the served model departs from it on the hold-out applicants."
+    ),
+}
 
 FIXED_PARAMS = {
     "objective": "binary",
@@ -45,6 +67,9 @@ FIXED_PARAMS = {
     "force_col_wise": True,
     "verbosity": -1,
 }
+# Parameters that say where a model was fitted (threads, a distributed fit's network), not what
+# it is: left out of its text, so that the model file is the same bits on any machine.
+MACHINE_PARAMS = ("num_threads", "machines", "local_listen_port")
 
 
 @dataclass(frozen=True)
@@ -152,23 +177,35 @@ def pooled_rounds(curves: Sequence[Sequence[float]]) -> int:
     return int(np.argmax(padded.mean(axis=0))) + 1
 
 
-class Learner(Protocol):
-    """What the protocol asks of an engine's LightGBM; rows are positions in the development set.
+Curve = Mapping[str, Sequence[float]]
 
+
+def model_text(booster: lgb.Booster) -> str:
+    """The model in LightGBM's text format, without :data:`MACHINE_PARAMS`."""
+    return "\n".join(
+        line
+        for line in booster.model_to_string().split("\n")
+        if not line.startswith(tuple(f"[{name}: " for name in MACHINE_PARAMS))
+    )
+
+
+class Learner(Protocol):
+    """What the protocol asks of an engine's LightGBM; rows are positions in its feature matrix.
+
+    Each method given several fits may run them at once: they are independent.
     :class:`InMemory` is the local engine; ``credit_scoring.engine.train`` has the Dask one.
     """
 
-    def stop_early(
-        self, fit: np.ndarray, stop: np.ndarray, *, max_rounds: int, patience: int
-    ) -> tuple[int, Mapping[str, Sequence[float]]]:
-        """Fit on ``fit`` until the AUC on ``stop`` has not risen for ``patience`` rounds.
-
-        Returns the best iteration (1-based) and each metric's value on ``stop`` by round.
+    def stop_early_each(
+        self, splits: Sequence[tuple[np.ndarray, np.ndarray]], *, max_rounds: int, patience: int
+    ) -> list[tuple[int, Curve]]:
+        """For each ``(fit, stop)``: fit on ``fit`` until the AUC on ``stop`` has not risen for
+        ``patience`` rounds; the best iteration (1-based) and each metric on ``stop`` by round.
         """
         ...
 
-    def fit(self, rows: np.ndarray | None, rounds: int) -> lgb.Booster:
-        """Fit on ``rows`` (None: every row) for ``rounds`` rounds."""
+    def fit_each(self, rows: Sequence[np.ndarray | None], rounds: int) -> list[lgb.Booster]:
+        """A model for each of ``rows`` (None: every row), fitted for ``rounds`` rounds."""
         ...
 
     def predict(self, booster: lgb.Booster, rows: np.ndarray) -> np.ndarray:
@@ -178,22 +215,36 @@ class Learner(Protocol):
 
 @dataclass(frozen=True)
 class InMemory:
-    """The local engine's :class:`Learner`: the feature matrix in this process, ``lgb.train``."""
+    """The local engine's :class:`Learner`: the feature matrix in this process, ``lgb.train``.
+
+    Fits given together run ``Share.of(cores, fits).jobs`` at a time in worker processes (joblib,
+    which maps the matrix into them rather than copy it), each on its share of ``cores``.
+    """
 
     x: np.ndarray
     y: np.ndarray
     features: Sequence[str]
     categorical: Sequence[int]
     params: Mapping[str, Any]
+    cores: int = 1
 
     def _dataset(self, rows: np.ndarray | None) -> lgb.Dataset:
         if rows is None:
             return _dataset(self.x, self.y, self.features, self.categorical)
         return _dataset(self.x[rows], self.y[rows], self.features, self.categorical)
 
+    def _each(self, fits: int) -> tuple[Parallel, InMemory]:
+        """The worker pool for ``fits`` fits, and this learner with each fit's threads."""
+        share = Share.of(self.cores, fits)
+        threads = {**self.params, "num_threads": share.threads}
+        return Parallel(n_jobs=share.jobs), InMemory(
+            self.x, self.y, self.features, self.categorical, threads, share.threads
+        )
+
     def stop_early(
         self, fit: np.ndarray, stop: np.ndarray, *, max_rounds: int, patience: int
-    ) -> tuple[int, Mapping[str, Sequence[float]]]:
+    ) -> tuple[int, Curve]:
+        """One early stopping (:meth:`Learner.stop_early_each`), in this process."""
         curve: dict = {}
         booster = lgb.train(
             self.params,
@@ -208,11 +259,25 @@ class InMemory:
         )
         return booster.best_iteration, curve["valid"]
 
+    def stop_early_each(
+        self, splits: Sequence[tuple[np.ndarray, np.ndarray]], *, max_rounds: int, patience: int
+    ) -> list[tuple[int, Curve]]:
+        pool, learner = self._each(len(splits))
+        return pool(
+            delayed(learner.stop_early)(fit, stop, max_rounds=max_rounds, patience=patience)
+            for fit, stop in splits
+        )
+
     def fit(self, rows: np.ndarray | None, rounds: int) -> lgb.Booster:
+        """One model (:meth:`Learner.fit_each`), in this process."""
         return lgb.train(self.params, self._dataset(rows), num_boost_round=rounds)
 
+    def fit_each(self, rows: Sequence[np.ndarray | None], rounds: int) -> list[lgb.Booster]:
+        pool, learner = self._each(len(rows))
+        return pool(delayed(learner.fit)(some, rounds) for some in rows)
+
     def predict(self, booster: lgb.Booster, rows: np.ndarray) -> np.ndarray:
-        return booster.predict(self.x[rows])
+        return booster.predict(self.x[rows], num_threads=self.cores)
 
 
 def cross_validate_with(
@@ -230,21 +295,49 @@ def cross_validate_with(
     See the module's docstring for the protocol; ``stop_share`` is the share of each fold's
     training part held back for early stopping. Any engine runs it through its ``learner``.
     """
+    return _cross_validate(
+        learner,
+        y,
+        n_folds=n_folds,
+        stop_share=stop_share,
+        seed=seed,
+        max_rounds=max_rounds,
+        early_stopping_rounds=early_stopping_rounds,
+    )[0]
+
+
+def _cross_validate(
+    learner: Learner,
+    y: np.ndarray,
+    *,
+    n_folds: int,
+    stop_share: float,
+    seed: int,
+    max_rounds: int,
+    early_stopping_rounds: int,
+    final: Sequence[np.ndarray | None] = (),
+) -> tuple[CrossValidation, list[lgb.Booster]]:
+    """:func:`cross_validate_with`, and a model on each of ``final``'s rows for the rounds the
+    folds agree on, fitted beside the folds' refits."""
     start = time.perf_counter()
     plans = plan_folds(y, n_folds=n_folds, stop_share=stop_share, seed=seed)
-    stopped = []
-    for k, plan in enumerate(plans):
-        best, curve = learner.stop_early(
-            plan.fit, plan.stop, max_rounds=max_rounds, patience=early_stopping_rounds
-        )
-        stopped.append((best, curve))
+    stopped = learner.stop_early_each(
+        [(plan.fit, plan.stop) for plan in plans],
+        max_rounds=max_rounds,
+        patience=early_stopping_rounds,
+    )
+    for k, (best, _) in enumerate(stopped):
         log.info("fold %d/%d: stops early at iteration %d", k + 1, n_folds, best)
     rounds = pooled_rounds([curve["auc"] for _, curve in stopped])
+    boosters = learner.fit_each(
+        [np.sort(np.concatenate([plan.fit, plan.stop])) for plan in plans] + list(final), rounds
+    )
     oof = np.full(len(y), np.nan)
     fold_of = np.full(len(y), -1, dtype="int64")
     folds = []
-    for k, (plan, (best, curve)) in enumerate(zip(plans, stopped, strict=True)):
-        booster = learner.fit(np.sort(np.concatenate([plan.fit, plan.stop])), rounds)
+    for k, (plan, (best, curve), booster) in enumerate(
+        zip(plans, stopped, boosters[:n_folds], strict=True)
+    ):
         oof[plan.held] = learner.predict(booster, plan.held)
         fold_of[plan.held] = k
         held = y[plan.held], oof[plan.held]
@@ -258,7 +351,8 @@ def cross_validate_with(
             )
         )
         log.info("fold %d/%d: AUC %.4f at %d rounds", k + 1, n_folds, folds[-1].auc, rounds)
-    return CrossValidation(oof, fold_of, tuple(folds), rounds, time.perf_counter() - start)
+    cv = CrossValidation(oof, fold_of, tuple(folds), rounds, time.perf_counter() - start)
+    return cv, boosters[n_folds:]
 
 
 def cross_validate(
@@ -271,12 +365,12 @@ def cross_validate(
     n_folds: int,
     stop_share: float,
     seed: int,
-    threads: int,
+    cores: int,
     max_rounds: int,
     early_stopping_rounds: int,
 ) -> CrossValidation:
-    """:func:`cross_validate_with` on a feature matrix in this process."""
-    learner = InMemory(x, y, features, categorical, lightgbm_params(params, seed, threads))
+    """:func:`cross_validate_with` on a feature matrix in this process, on ``cores`` cores."""
+    learner = InMemory(x, y, features, categorical, lightgbm_params(params, seed, cores), cores)
     return cross_validate_with(
         learner,
         y,
@@ -296,33 +390,55 @@ def fit_final(
     categorical: Sequence[int],
     params: Mapping,
     seed: int,
-    threads: int,
+    cores: int,
     rounds: int,
 ) -> lgb.Booster:
     """Fit on every development applicant for the number of rounds the folds agreed on."""
-    return InMemory(x, y, features, categorical, lightgbm_params(params, seed, threads)).fit(
-        None, rounds
-    )
+    learner = InMemory(x, y, features, categorical, lightgbm_params(params, seed, cores), cores)
+    return learner.fit(None, rounds)
+
+
+def final_fit_on_all(final_fit: str) -> bool:
+    """Whether ``train.final_fit`` asks for the refit on every applicant.
+
+    Raises:
+        ConfigError: a value other than those of :data:`FINAL_FITS`.
+    """
+    if final_fit not in FINAL_FITS:
+        raise ConfigError(f"train.final_fit: {final_fit!r} is not one of {list(FINAL_FITS)}")
+    return final_fit == FINAL_FITS[1]
 
 
 @dataclass(frozen=True)
 class Trained:
     """What the protocol yields: the cross-validation, the calibration fitted on its
-    out-of-fold scores, and the served model, fitted on every development applicant."""
+    out-of-fold scores, the validated model (fitted on every development applicant), and,
+    when the final fit takes every applicant, the model refitted on the development and
+    hold-out applicants with the same settings and rounds."""
 
     cv: CrossValidation
     calibration: Calibration
     booster: lgb.Booster
+    refitted: lgb.Booster | None = None
+
+    @property
+    def served(self) -> lgb.Booster:
+        """The model the package serves: the refitted one when there is one."""
+        return self.booster if self.refitted is None else self.refitted
 
 
-def train_with(learner: Learner, y: np.ndarray, model: Mapping[str, Any]) -> Trained:
+def train_with(
+    learner: Learner, y: np.ndarray, model: Mapping[str, Any], *, refit: bool = False
+) -> Trained:
     """The whole training protocol (module docstring), then Platt calibration on the OOF scores.
 
-    ``model`` holds ``seed``, ``n_folds``, ``stop_share``, ``max_rounds`` and
+    ``y`` holds the development applicants' labels, the learner's first rows. With ``refit``,
+    the learner's rows after them are the labelled hold-out, and a second final fit takes every
+    row. ``model`` holds ``seed``, ``n_folds``, ``stop_share``, ``max_rounds`` and
     ``early_stopping_rounds``; the learner carries the LightGBM parameters
     (:func:`booster_params`).
     """
-    cv = cross_validate_with(
+    cv, final = _cross_validate(
         learner,
         y,
         n_folds=model["n_folds"],
@@ -330,9 +446,9 @@ def train_with(learner: Learner, y: np.ndarray, model: Mapping[str, Any]) -> Tra
         seed=model["seed"],
         max_rounds=model["max_rounds"],
         early_stopping_rounds=model["early_stopping_rounds"],
+        final=[np.arange(len(y)), None] if refit else [None],
     )
-    calibration = Calibration.fit(y, cv.oof)
-    return Trained(cv, calibration, learner.fit(None, cv.rounds))
+    return Trained(cv, Calibration.fit(y, cv.oof), *final)
 
 
 def train_model(
@@ -342,15 +458,22 @@ def train_model(
     features: Sequence[str],
     categorical: Sequence[int],
     model: Mapping[str, Any],
-    threads: int,
+    cores: int,
+    holdout: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Trained:
-    """:func:`train_with` on a feature matrix in this process.
+    """:func:`train_with` on a feature matrix in this process, on ``cores`` cores.
 
     ``model`` is the ``model`` section: the LightGBM parameters (``lightgbm``), the monotone
-    directions by feature name (``monotone``) and the protocol's settings.
+    directions by feature name (``monotone``) and the protocol's settings. ``holdout``, the
+    hold-out applicants' features and labels, asks for the refit on every applicant.
     """
-    params = booster_params(model, features, threads)
-    return train_with(InMemory(x, y, features, categorical, params), y, model)
+    params = booster_params(model, features, cores)
+    if holdout is not None:
+        x, labels = np.concatenate([x, holdout[0]]), np.concatenate([y, holdout[1]])
+    else:
+        labels = y
+    learner = InMemory(x, labels, features, categorical, params, cores)
+    return train_with(learner, y, model, refit=holdout is not None)
 
 
 def top_importance(booster: lgb.Booster, n: int = 30) -> list[dict]:

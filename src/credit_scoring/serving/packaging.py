@@ -134,6 +134,7 @@ def build_package(
     importance_top: int,
     curve_points: int,
     bins: int,
+    fitting: Mapping[str, Any],
 ) -> Manifest:
     """Assemble everything the service needs into ``folder``, with its manifest.
 
@@ -142,8 +143,9 @@ def build_package(
     name (development, hold-out and test), whose history ``aggregates`` holds; ``test`` the raw
     test applications (for look-up); ``contract`` the application table's contract and
     ``required`` the fields no decision is made without (for the request checks, with the
-    inputs' ranges in ``train``); ``scorecard`` the points scale of the score. The inputs are
-    ordered most important first, as a form shows them.
+    inputs' ranges in ``train``); ``scorecard`` the points scale of the score; ``fitting``
+    which applicants the model was fitted on, for the card. The inputs are ordered most
+    important first, as a form shows them.
     """
     booster = lgb.Booster(model_str=model_text)
     hashes = write_package(
@@ -172,6 +174,7 @@ def build_package(
             importance_top=importance_top,
             curve_points=curve_points,
             bins=bins,
+            fitting=fitting,
         ),
         known_ids=np.unique(known_ids),
         known_history=history_rows(aggregates, np.unique(known_ids), schema),

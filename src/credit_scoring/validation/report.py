@@ -8,6 +8,7 @@ left out of the page; inside a section, only keys marked optional may be absent:
 
     summary:                                   # each key optional: only those present show
         model_version: str
+        fitting: str                           # which applicants the served model was fitted on
         data_sets: {name: applicants}          # e.g. {"oof": 246008, "holdout": 61503}
         threshold: float                       # refuse when p >= threshold
         cutoff_score: float                    # optional: the threshold on the points scale
@@ -166,6 +167,8 @@ def _summary(section: Mapping[str, Any], verdicts: Mapping[str, str]) -> _Sectio
     rows = []
     if "model_version" in section:
         rows.append(("Model version", str(section["model_version"])))
+    if "fitting" in section:
+        rows.append(("Fitted on", str(section["fitting"])))
     if "threshold" in section:
         rows.append(("Threshold", f"{section['threshold']:.4f} (refuse when p ≥ threshold)"))
     if "cutoff_score" in section:
