@@ -114,7 +114,7 @@ def check_refit(
     )
     write_json({"final_fit": train["final_fit"], "check": check}, train["refit"])
     log.info(
-        "refit check: rank correlation %.4f, PSI %.4f, %.2f%% of recommendations change",
+        "refit check: rank correlation %.4f, PSI %.4f, %.2f%% of decisions flip",
         check["rank_correlation"],
         check["psi"],
         100 * check["flip_share"],

@@ -17,7 +17,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 from credit_scoring.atomic import write_json, write_parquet, write_text
 from credit_scoring.contract.tables import KEY, TARGET
-from credit_scoring.cores import available_cores
+from credit_scoring.cores import Share, available_cores
 from credit_scoring.engine.cluster import ClusterSpec, connect
 from credit_scoring.errors import ConfigError
 from credit_scoring.features.feature_schema import FeatureSchema
@@ -46,6 +46,13 @@ def main(params: Params) -> None:
     refit = final_fit_on_all(cfg["final_fit"])
     if spec is None:
         cores = available_cores(cfg["threads"])
+        share = Share.of(cores, model["n_folds"])
+        log.info(
+            "LightGBM on %d core(s): %d fit(s) at a time, %d thread(s) each",
+            cores,
+            share.jobs,
+            share.threads,
+        )
         ids, y, trained, held_ids, held = here(paths, schema, model, cores=cores, refit=refit)
     elif refit:
         raise ConfigError("train.final_fit=all runs on the local engine (engine=local) only")

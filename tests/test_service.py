@@ -26,6 +26,7 @@ from conftest import ROOT
 from credit_scoring.contract.tables import KEY
 from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.modelling.calibration import Calibration, predict_pd
+from credit_scoring.modelling.cross_validation import FINAL_FIT_STATEMENTS
 from credit_scoring.modelling.decision import RiskBands
 from credit_scoring.modelling.scorecard import Scorecard
 from tests.support.servers import Server
@@ -318,6 +319,11 @@ def test_model_info_schema_population_and_lookup(service, run, packaged):
     assert 0.5 < info["metrics"]["oof_auc"] < 1
     assert info["feature_count"] == len(run["schema"].features)
     assert info["data"]["n_train"] == 3000
+    assert info["fitting"] == {
+        "final_fit": "development",
+        "statement": FINAL_FIT_STATEMENTS["development"],
+        "refit_check": None,
+    }
     assert datetime.fromisoformat(info["stored_at"]).tzinfo is not None
     assert len(info["importance"]) == 30
     assert min(c["cost_per_applicant"] for c in info["cost_curve"]) == pytest.approx(

@@ -61,13 +61,7 @@ from credit_scoring.contract.tables import KEY, TARGET
 from credit_scoring.engine.frames import read_matrix
 from credit_scoring.errors import ClusterError
 from credit_scoring.features.feature_schema import FeatureSchema
-from credit_scoring.modelling.cross_validation import (
-    Curve,
-    Trained,
-    booster_params,
-    model_text,
-    train_with,
-)
+from credit_scoring.modelling.cross_validation import Curve, Trained, booster_params, train_with
 
 STOP = "stop"  # the name of the early-stopping rows in LightGBM's evaluation record
 
@@ -252,7 +246,7 @@ def _fit_share(
         feval=scores if valid else None,
     )
     booster.free_network()
-    model = model_text(booster) if keep else None
+    model = booster.model_to_string() if keep else None
     return model, np.array(scores.rounds).reshape(rounds, stop_y.size)
 
 

@@ -114,6 +114,7 @@ def model_markdown(info: Mapping[str, Any]) -> str:
         ("Model", f"`{info['name']}:{info['version']}`"),
         ("In the model store since", stored.replace("T", " ").replace("+00:00", " UTC")),
         ("Data", with_data),
+        ("Fitted on", info.get("fitting", {}).get("statement", "?")),
         ("AUC (out-of-fold)", f"{metrics.get('oof_auc', float('nan')):.4f}"),
         ("Default rate", percent(metrics.get("default_rate", float("nan")))),
         ("Threshold", f"{info['threshold']:.4f}: {info.get('rule', '')}"),
