@@ -9,7 +9,7 @@ export BENTOML_DO_NOT_TRACK := true
 export GRADIO_ANALYTICS_ENABLED := False
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test lint format params plots bench serve bento container container-run \
+.PHONY: setup repro tune test lint format params plots bench serve bento container container-run \
 	container-stop clean
 
 setup: $(STAMP)
@@ -29,6 +29,11 @@ repro: setup
 	@echo
 	@echo "Metrics: reports/data.json (and every metric DVC tracks, below)."
 	@dvc metrics show
+
+# The tuning search, a pipeline of its own (tuning/dvc.yaml) that `make repro` never runs: writes
+# conf/model/tuned.yaml and reports/tuning.html; `dvc exp run -S model=tuned` then trains with it.
+tune: setup
+	dvc repro tuning/dvc.yaml
 
 test: setup
 	pytest

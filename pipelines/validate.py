@@ -17,6 +17,7 @@ from dvclive import Live
 
 from credit_scoring.atomic import write_json, write_text
 from credit_scoring.contract.tables import KEY, TARGET
+from credit_scoring.cores import available_cores
 from credit_scoring.errors import InputError
 from credit_scoring.features.feature_schema import FeatureSchema
 from credit_scoring.modelling.calibration import Calibration, predict_contributions, predict_pd
@@ -60,13 +61,16 @@ def main(params: Params) -> None:
         validate="1:1",
     )
     test = read_parquet(paths["test"])
-    test[PROBABILITY] = predict_pd(booster, calibration, test[features].to_numpy())
+    cores = available_cores(train["threads"])
+    test[PROBABILITY] = predict_pd(booster, calibration, test[features].to_numpy(), cores)
     report = review(
         oof=read_parquet(train["oof"], columns=[KEY, TARGET, PROBABILITY]),
         holdout=holdout,
         attributes=attributes,
         test=test,
-        contributions=predict_contributions(booster, calibration, holdout[features].to_numpy()),
+        contributions=predict_contributions(
+            booster, calibration, holdout[features].to_numpy(), cores
+        ),
         features=features,
         categorical=list(schema.categorical),
         strongest=[row["feature"] for row in top_importance(booster, n=len(features))],

@@ -1,4 +1,4 @@
-"""dvc.yaml lists, for every stage, each file of our code the stage runs.
+"""dvc.yaml (and tuning/dvc.yaml) lists, for every stage, each file of our code the stage runs.
 
 A module a stage imports but does not list would change the stage's outputs without DVC
 rerunning it, and the lock would no longer say how they were made. The imports are read from
@@ -16,7 +16,12 @@ import yaml
 from conftest import ROOT
 
 OURS = ("credit_scoring", "pipelines")
-STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+# Every pipeline's stages: the root one and the tuning search's.
+STAGES = {
+    name: spec
+    for pipeline in ("dvc.yaml", "tuning/dvc.yaml")
+    for name, spec in yaml.safe_load((ROOT / pipeline).read_text())["stages"].items()
+}
 
 
 def module_file(name: str) -> Path | None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import lightgbm as lgb
@@ -236,10 +236,8 @@ class InMemory:
     def _each(self, fits: int) -> tuple[Parallel, InMemory]:
         """The worker pool for ``fits`` fits, and this learner with each fit's threads."""
         share = Share.of(self.cores, fits)
-        threads = {**self.params, "num_threads": share.threads}
-        return Parallel(n_jobs=share.jobs), InMemory(
-            self.x, self.y, self.features, self.categorical, threads, share.threads
-        )
+        params = {**self.params, "num_threads": share.threads}
+        return Parallel(n_jobs=share.jobs), replace(self, params=params, cores=share.threads)
 
     def stop_early(
         self, fit: np.ndarray, stop: np.ndarray, *, max_rounds: int, patience: int

@@ -142,7 +142,7 @@ def _never(_: int) -> bool:
     return False
 
 
-def _table(
+def html_table(
     headers: Sequence[str], rows: Iterable[Sequence[str]], marked: Callable[[int], bool] = _never
 ) -> str:
     """An HTML table, every cell escaped; rows ``marked`` by index are highlighted."""
@@ -174,7 +174,7 @@ def _summary(section: Mapping[str, Any], verdicts: Mapping[str, str]) -> _Sectio
     if "cutoff_score" in section:
         rows.append(("Cut-off score", _number(section["cutoff_score"], 1)))
     rows += [(f"Applicants, {name}", _count(n)) for name, n in section.get("data_sets", {}).items()]
-    return _Section(worst, reason, _table(("Item", "Value"), rows))
+    return _Section(worst, reason, html_table(("Item", "Value"), rows))
 
 
 DATA_SETS = {"holdout": "hold-out", "oof": "out of fold"}
@@ -211,7 +211,7 @@ def _discrimination(section: Mapping[str, Any]) -> _Section:
         ("KS reached at p ≤", *(_number(v["ks_at"], 4) for v in sets.values())),
         ("AUC", *(_number(v["auc"]) for v in sets.values())),
     ]
-    return _Section(status, reason, _table(("Statistic", *sets), rows))
+    return _Section(status, reason, html_table(("Statistic", *sets), rows))
 
 
 def _steps(pairs: Sequence[Sequence[str]]) -> str:
@@ -244,7 +244,7 @@ def _deciles(section: Mapping[str, Any]) -> _Section:
     higher = {high for _, high in pairs}
     headers = (f"Decile ({section['data_set']})", *BAND_HEADERS, "Captured", "Lift")
     rows = _band_rows(table, jeffreys=False)
-    return _Section(status, reason, _table(headers, rows, lambda i: rows[i][0] in higher))
+    return _Section(status, reason, html_table(headers, rows, lambda i: rows[i][0] in higher))
 
 
 def _bands(section: Mapping[str, Any]) -> _Section:
@@ -271,7 +271,7 @@ def _bands(section: Mapping[str, Any]) -> _Section:
     )
     marked = set(failing) | {high for _, high in pairs}
     rows = _band_rows(table, jeffreys=True)
-    return _Section(status, reason, _table(headers, rows, lambda i: rows[i][0] in marked))
+    return _Section(status, reason, html_table(headers, rows, lambda i: rows[i][0] in marked))
 
 
 READING_STATUS = {"stable": PASS, "watch": WATCH, "shifted": FAIL}
@@ -289,7 +289,7 @@ def _stability(section: Mapping[str, Any]) -> _Section:
     rows = [(*score, section["score_reading"])]
     rows += [(c["feature"], _number(c["psi"]), c["reading"]) for c in characteristics]
     headers = (f"{section['current']} against {section['reference']}", "PSI", "Reading")
-    return _Section(status, reason, _table(headers, rows, lambda i: rows[i][2] != "stable"))
+    return _Section(status, reason, html_table(headers, rows, lambda i: rows[i][2] != "stable"))
 
 
 def _fairness(section: Mapping[str, Any]) -> _Section:
@@ -330,7 +330,7 @@ def _fairness(section: Mapping[str, Any]) -> _Section:
         "Adverse impact ratio",
         "Note",
     )
-    return _Section(status, reason, _table(headers, rows, lambda i: table[i]["flagged"]))
+    return _Section(status, reason, html_table(headers, rows, lambda i: table[i]["flagged"]))
 
 
 def _age(section: Mapping[str, Any]) -> _Section:
@@ -347,7 +347,7 @@ def _age(section: Mapping[str, Any]) -> _Section:
             _number(section["max_contribution"]),
         )
     ]
-    return _Section(status, reason, _table(headers, rows))
+    return _Section(status, reason, html_table(headers, rows))
 
 
 def _exclusions(section: Mapping[str, Any]) -> _Section:
@@ -359,7 +359,7 @@ def _exclusions(section: Mapping[str, Any]) -> _Section:
         if not _absent(section.get("auc_cost")):
             reason += f", giving up {section['auc_cost']:.4f} AUC"
     rows = [(basis,) for basis in excluded]
-    return _Section(status, reason, _table(("Excluded basis",), rows))
+    return _Section(status, reason, html_table(("Excluded basis",), rows))
 
 
 RENDERERS: dict[str, Callable[[Mapping[str, Any]], _Section]] = {
