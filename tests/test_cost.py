@@ -187,8 +187,12 @@ def stage_folder(workdir: Path, oof: pd.DataFrame | None) -> Path:
         "train": {
             "oof": "data/predictions/oof.parquet",
             "holdout": "data/predictions/holdout.parquet",
+            "final_fit": "development",
+            "refit": "reports/refit.json",
+            "refit_limits": {"rank_correlation_loss": 0.05, "psi": 0.1, "flip_share": 0.1},
         },
         "features": {"holdout": "data/features/holdout.parquet"},
+        "validate": {"psi_bins": 10},
         "cost": {
             "fn": 10,
             "fp": 1,
@@ -228,6 +232,8 @@ def test_stage_writes_the_threshold_and_dvclive_files(tmp_path):
     assert out["policies"] == {k: r.to_dict() for k, r in policy_costs(y, p, 10, 1).items()}
     assert out["risk_bands"] == derive_bands(y, p, best.threshold, grades=10).to_dict()
     assert out["cost"] < min(r["cost"] for r in out["policies"].values())
+    refit = json.loads((tmp_path / "reports/refit.json").read_text())
+    assert refit == {"final_fit": "development", "check": None}  # the served model is validated
 
     held = pd.read_parquet(tmp_path / "data/predictions/holdout.parquet").merge(
         pd.read_parquet(tmp_path / "data/features/holdout.parquet"), on=KEY
