@@ -278,33 +278,16 @@ class InMemory:
         return booster.predict(self.x[rows], num_threads=self.cores)
 
 
+PROTOCOL = ("n_folds", "stop_share", "seed", "max_rounds", "early_stopping_rounds")
+
+
+def protocol_settings(model: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``model`` section's settings of the protocol, as :func:`cross_validate_with` takes
+    them."""
+    return {name: model[name] for name in PROTOCOL}
+
+
 def cross_validate_with(
-    learner: Learner,
-    y: np.ndarray,
-    *,
-    n_folds: int,
-    stop_share: float,
-    seed: int,
-    max_rounds: int,
-    early_stopping_rounds: int,
-) -> CrossValidation:
-    """Out-of-fold predictions for every applicant, all from fits of one number of rounds.
-
-    See the module's docstring for the protocol; ``stop_share`` is the share of each fold's
-    training part held back for early stopping. Any engine runs it through its ``learner``.
-    """
-    return _cross_validate(
-        learner,
-        y,
-        n_folds=n_folds,
-        stop_share=stop_share,
-        seed=seed,
-        max_rounds=max_rounds,
-        early_stopping_rounds=early_stopping_rounds,
-    )[0]
-
-
-def _cross_validate(
     learner: Learner,
     y: np.ndarray,
     *,
@@ -315,8 +298,12 @@ def _cross_validate(
     early_stopping_rounds: int,
     final: Sequence[np.ndarray | None] = (),
 ) -> tuple[CrossValidation, list[lgb.Booster]]:
-    """:func:`cross_validate_with`, and a model on each of ``final``'s rows for the rounds the
-    folds agree on, fitted beside the folds' refits."""
+    """Out-of-fold predictions for every applicant, all from fits of one number of rounds, and
+    a model on each of ``final``'s rows for the same rounds, fitted beside the folds' refits.
+
+    See the module's docstring for the protocol; ``stop_share`` is the share of each fold's
+    training part held back for early stopping. Any engine runs it through its ``learner``.
+    """
     start = time.perf_counter()
     plans = plan_folds(y, n_folds=n_folds, stop_share=stop_share, seed=seed)
     stopped = learner.stop_early_each(
@@ -377,7 +364,7 @@ def cross_validate(
         seed=seed,
         max_rounds=max_rounds,
         early_stopping_rounds=early_stopping_rounds,
-    )
+    )[0]
 
 
 def fit_final(
@@ -432,18 +419,13 @@ def train_with(
 
     ``y`` holds the development applicants' labels, the learner's first rows. With ``refit``,
     the learner's rows after them are the labelled hold-out, and a second final fit takes every
-    row. ``model`` holds ``seed``, ``n_folds``, ``stop_share``, ``max_rounds`` and
-    ``early_stopping_rounds``; the learner carries the LightGBM parameters
-    (:func:`booster_params`).
+    row. ``model`` holds the protocol's settings (:data:`PROTOCOL`); the learner carries the
+    LightGBM parameters (:func:`booster_params`).
     """
-    cv, final = _cross_validate(
+    cv, final = cross_validate_with(
         learner,
         y,
-        n_folds=model["n_folds"],
-        stop_share=model["stop_share"],
-        seed=model["seed"],
-        max_rounds=model["max_rounds"],
-        early_stopping_rounds=model["early_stopping_rounds"],
+        **protocol_settings(model),
         final=[np.arange(len(y)), None] if refit else [None],
     )
     return Trained(cv, Calibration.fit(y, cv.oof), *final)

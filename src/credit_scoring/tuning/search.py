@@ -34,6 +34,7 @@ from credit_scoring.modelling.cross_validation import (
     InMemory,
     booster_params,
     cross_validate_with,
+    protocol_settings,
 )
 from credit_scoring.validation.report import records
 
@@ -127,15 +128,7 @@ def score_settings(
 
     tried = {**model, "lightgbm": {**model["lightgbm"], **settings}}
     learner = InMemory(x, y, features, categorical, booster_params(tried, features, cores), cores)
-    cv = cross_validate_with(
-        learner,
-        y,
-        n_folds=model["n_folds"],
-        stop_share=model["stop_share"],
-        seed=model["seed"],
-        max_rounds=model["max_rounds"],
-        early_stopping_rounds=model["early_stopping_rounds"],
-    )
+    cv, _ = cross_validate_with(learner, y, **protocol_settings(model))
     return float(roc_auc_score(y, cv.oof)), cv.rounds
 
 
